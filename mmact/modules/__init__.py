@@ -1,0 +1,14 @@
+"""nn.Module activations; importing this package registers them all."""
+from .channelwise import ChannelwiseActivation, feeder_signature
+from .classic import CELU, SELU, Mish, Softplus
+from .compat import GELU, Sigmoid, Tanh
+from .gelu import GELUTanh, QuickGELU
+from .hard import HardSigmoid, HardSiLU
+from .pdelu import PDELU
+from .swish import SwishBeta
+
+__all__ = [
+    'ChannelwiseActivation', 'feeder_signature', 'SELU', 'CELU', 'Softplus',
+    'Mish', 'GELU', 'Sigmoid', 'Tanh', 'GELUTanh', 'QuickGELU', 'HardSigmoid',
+    'HardSiLU', 'PDELU', 'SwishBeta'
+]

@@ -1,0 +1,82 @@
+"""Pictures of activation functions: curves and derivatives."""
+import ast
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .modules.channelwise import CHANNELS_LAST, ChannelwiseActivation
+from .registry import build_activation
+
+
+def parse_spec(spec: str) -> Tuple[str, Dict]:
+    """``'NAME'`` or ``'NAME:key=value,...'`` -> (name, kwargs).
+
+    Values are Python literals, e.g. ``DiTAC:init='prior',a=-3``.
+    """
+    name, _, args = spec.partition(':')
+    kwargs = {}
+    if args:
+        call = ast.parse(f'f({args})', mode='eval').body
+        if not isinstance(call, ast.Call) or call.args:
+            raise ValueError(f'arguments of {spec!r} must be key=value pairs')
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    return name, kwargs
+
+
+def curve(module: nn.Module,
+          x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(f(x), f'(x)) of an element-wise activation on a 1-D grid ``x``.
+
+    The grid is fed as one channel-last sample of shape (N, 1), so
+    per-channel modules use their first channel.
+    """
+    module = module.double().eval()
+    if isinstance(module, ChannelwiseActivation) and not module.channels_known:
+        module.set_channels(1, CHANNELS_LAST)
+    x = x.detach().double().reshape(-1, 1).requires_grad_(True)
+    y = module(x)
+    (dy, ) = torch.autograd.grad(y.sum(), x)
+    return y.detach().flatten(), dy.flatten()
+
+
+def plot_activations(specs: Sequence[str],
+                     out: str,
+                     x_range: Tuple[float, float] = (-4.0, 4.0),
+                     points: int = 801) -> List[str]:
+    """Draw activations and their derivatives side by side into ``out``.
+
+    Args:
+        specs: Names, optionally with arguments (see :func:`parse_spec`).
+        out: Output image path (PNG, PDF, SVG by extension).
+        x_range: Plotted input range.
+        points: Grid points.
+
+    Returns:
+        The labels drawn, in order.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    x = torch.linspace(*x_range, points, dtype=torch.float64)
+    fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(12, 4.8))
+    labels = []
+    for spec in specs:
+        name, kwargs = parse_spec(spec)
+        torch.manual_seed(0)  # random inits (e.g. priors) draw reproducibly
+        y, dy = curve(build_activation(dict(type=name, **kwargs)), x)
+        labels.append(spec)
+        ax_f.plot(x.numpy(), y.numpy(), label=spec)
+        ax_d.plot(x.numpy(), dy.numpy(), label=spec)
+    for ax, title in ((ax_f, 'f(x)'), (ax_d, "f'(x)")):
+        ax.set_title(title)
+        ax.axhline(0, color='0.7', lw=0.8)
+        ax.axvline(0, color='0.7', lw=0.8)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel('x')
+    ax_f.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return labels

@@ -1,0 +1,35 @@
+"""Verify that the OpenMMLab stack mmact builds on is importable.
+
+Exits non-zero and names every missing piece otherwise.
+"""
+import importlib
+import sys
+
+MODULES = [
+    'torch', 'torchvision', 'triton', 'mmengine', 'mmcv.ops', 'mmseg.models',
+    'mmdet.models', 'mmpretrain.models', 'mmagic.models', 'mmact',
+]
+
+
+def main() -> int:
+    quiet = '--quiet' in sys.argv
+    missing = []
+    for name in MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # any import failure means a broken stack
+            missing.append(f'{name}: {type(exc).__name__}: {exc}')
+    if missing:
+        print('mmact environment is incomplete:', file=sys.stderr)
+        for line in missing:
+            print(f'  - {line}', file=sys.stderr)
+        return 1
+    if not quiet:
+        import mmcv
+        import torch
+        print(f'environment OK: torch {torch.__version__}, mmcv {mmcv.__version__}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
