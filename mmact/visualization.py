@@ -62,13 +62,16 @@ def plot_activations(specs: Sequence[str],
     x = torch.linspace(*x_range, points, dtype=torch.float64)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(12, 4.8))
     labels = []
-    for spec in specs:
+    colors = plt.cm.tab20.colors
+    for k, spec in enumerate(specs):
         name, kwargs = parse_spec(spec)
         torch.manual_seed(0)  # random inits (e.g. priors) draw reproducibly
         y, dy = curve(build_activation(dict(type=name, **kwargs)), x)
         labels.append(spec)
-        ax_f.plot(x.numpy(), y.numpy(), label=spec)
-        ax_d.plot(x.numpy(), dy.numpy(), label=spec)
+        style = dict(color=colors[(2 * k) % 20 + (2 * k) // 20 % 2],
+                     ls=('-', '--', ':')[k // 10 % 3], label=spec)
+        ax_f.plot(x.numpy(), y.numpy(), **style)
+        ax_d.plot(x.numpy(), dy.numpy(), **style)
     for ax, title in ((ax_f, 'f(x)'), (ax_d, "f'(x)")):
         ax.set_title(title)
         ax.axhline(0, color='0.7', lw=0.8)

@@ -36,9 +36,11 @@ def test_conv_module_activation_first_uses_input_channels(cfg):
 
 @pytest.mark.parametrize('cfg', PER_CHANNEL)
 def test_ffn_channel_last(cfg):
-    ffn = FFN(embed_dims=6, feedforward_channels=10, act_cfg=dict(cfg))
-    assert ffn.activate.num_channels == 10
-    assert ffn.activate.channel_dim == -1
+    ffn = FFN(embed_dims=6, feedforward_channels=10, act_cfg=dict(cfg),
+              num_fcs=3)
+    acts = [layer[1] for layer in ffn.layers[:-2]]
+    assert [(a.num_channels, a.channel_dim) for a in acts] == [(10, -1)] * 2
+    assert ffn(torch.randn(2, 5, 6)).shape == (2, 5, 6)
 
 
 @pytest.mark.parametrize('cfg', PER_CHANNEL)

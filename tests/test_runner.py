@@ -10,6 +10,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+import mmact  # noqa: F401  (what custom_imports does in a config)
+
 
 class ToyClassifier(BaseModel):
 
@@ -40,12 +42,12 @@ def test_runner_trains_inferred_per_channel_parameters(tmp_path):
     act_params = {n: p.detach().clone() for n, p in model.named_parameters()
                   if n.endswith('alpha')}
     assert {n: tuple(p.shape) for n, p in act_params.items()} == {
-        'conv.activate.alpha': (8, ), 'ffn.activate.alpha': (16, )}
+        'conv.activate.alpha': (8, ), 'ffn.layers.0.1.alpha': (16, )}
     runner = Runner(
         model=model,
         work_dir=str(tmp_path),
         train_dataloader=DataLoader(_data(), batch_size=4),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5, weight_decay=1e-4),
                            paramwise_cfg=dict(norm_decay_mult=0.0)),
         train_cfg=dict(by_epoch=False, max_iters=2),
         default_hooks=dict(checkpoint=dict(

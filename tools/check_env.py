@@ -4,6 +4,7 @@ Exits non-zero and names every missing piece otherwise.
 """
 import importlib
 import sys
+import warnings
 
 MODULES = [
     'torch', 'torchvision', 'triton', 'mmengine', 'mmcv.ops', 'mmseg.models',
@@ -13,6 +14,8 @@ MODULES = [
 
 def main() -> int:
     quiet = '--quiet' in sys.argv
+    if quiet:
+        warnings.simplefilter('ignore')
     missing = []
     for name in MODULES:
         try:

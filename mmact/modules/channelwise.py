@@ -114,6 +114,8 @@ class ChannelwiseActivation(nn.Module):
         self.per_channel = per_channel
         self.num_channels = num_channels
         self.channel_dim = channel_dim
+        # Only inferred counts are checked against later attachments.
+        self._explicit_channels = num_channels is not None
         self._channel_inits: Dict[str, Init] = {}
 
     @property
@@ -158,12 +160,13 @@ class ChannelwiseActivation(nn.Module):
             _fill(param, init)
 
     def broadcast(self, param: Tensor, x: Tensor) -> Tensor:
-        """``param`` shaped to broadcast against ``x``."""
-        if not self.per_channel:
-            return param
+        """``param`` in ``x``'s dtype, shaped to broadcast against ``x``."""
         if not self.channels_known:
             # materialize() turns the placeholder into a Parameter in place.
             self._shape_from_input(x)
+        param = param.to(x.dtype)
+        if not self.per_channel:
+            return param
         dim = self.channel_dim if self.channel_dim is not None else 1
         if x.ndim == 0 or x.shape[dim] != self.num_channels:
             raise ValueError(
@@ -203,7 +206,8 @@ class ChannelwiseActivation(nn.Module):
 
 
 def _attach_hook(parent: nn.Module, name: str, module) -> None:
-    if isinstance(module, ChannelwiseActivation) and not module.channels_known:
+    if (isinstance(module, ChannelwiseActivation) and module.per_channel
+            and not module._explicit_channels):
         sig = feeder_signature(parent)
         if sig is not None:
             module.set_channels(*sig)

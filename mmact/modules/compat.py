@@ -9,7 +9,9 @@ from torch import nn
 
 from ..registry import record_mmcv, register_activation, register_alias
 
-# name -> (family, learnable), as mmcv 2.1 registers them.
+# name -> (family, learnable), as mmcv 2.1 registers them. mmcv's Clamp /
+# Clip are left out: they clip values rather than activate, and they reject
+# the ``inplace`` that ConvModule injects.
 MMCV_ACTIVATIONS = {
     'ReLU': ('classic', 'no'),
     'LeakyReLU': ('classic', 'no'),
@@ -24,8 +26,6 @@ MMCV_ACTIVATIONS = {
     'GELU': ('gelu', 'no'),
     'HSigmoid': ('hard', 'no'),
     'HSwish': ('hard', 'no'),
-    'Clamp': ('classic', 'no'),
-    'Clip': ('classic', 'no'),
 }
 
 # alias -> mmcv name; every target accepts ``inplace``.
