@@ -2,6 +2,7 @@
 from .channelwise import ChannelwiseActivation, feeder_signature
 from .classic import CELU, SELU, Mish, Softplus
 from .compat import GELU, Sigmoid, Tanh
+from .ditac import DiTAC, GEDiTAC, InfDiTAC, LDiTAC
 from .gelu import GELUTanh, QuickGELU
 from .hard import HardSigmoid, HardSiLU
 from .pdelu import PDELU
@@ -10,5 +11,5 @@ from .swish import SwishBeta
 __all__ = [
     'ChannelwiseActivation', 'feeder_signature', 'SELU', 'CELU', 'Softplus',
     'Mish', 'GELU', 'Sigmoid', 'Tanh', 'GELUTanh', 'QuickGELU', 'HardSigmoid',
-    'HardSiLU', 'PDELU', 'SwishBeta'
+    'HardSiLU', 'PDELU', 'SwishBeta', 'DiTAC', 'GEDiTAC', 'LDiTAC', 'InfDiTAC'
 ]

@@ -1,0 +1,183 @@
+"""The DiTAC op: table lookup with linear interpolation, fused per chunk.
+
+Forward reads x and writes y; backward reads x and grad_y and writes
+grad_x. Only x (and the tiny tables) are saved, so the activation memory
+equals GELU's. The θ-gradient never forms per-element d-vectors: it is a
+histogram of the upstream gradient over the table's G bins (two
+``bincount``s: weights (1 - w) and w of the interpolation), multiplied by
+the G x d table of dT/dθ.
+
+Outside the window the non-``'inf'`` variants need x̃ = x. Instead of a
+mask, the table is extended by one "identity" bin on each side whose
+segment is the line x̃ = x, with the interpolation weight left unclamped;
+``'inf'`` extrapolates its end segments the same way. So one gather-lerp
+gives x̃ for every input.
+
+CPU tensors run this in chunks that stay in cache, as a few vectorised
+torch ops per chunk (no per-element Python).
+"""
+import math
+from typing import NamedTuple, Tuple
+
+import torch
+from torch import Tensor
+
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+CHUNK = 1 << 16
+
+
+class DiTACSpec(NamedTuple):
+    """Static settings of one DiTAC op call."""
+    a: float
+    b: float
+    variant: str
+    negative_slope: float
+
+
+class LerpTable(NamedTuple):
+    """x̃ = base[k] + w * step[k] with k = clamp(floor(s), lo, hi) + offset,
+    w = s - clamp(floor(s), lo, hi), s = (x - a) * scale."""
+    base: Tensor
+    step: Tensor
+    scale: float
+    lo: int
+    hi: int
+    offset: int
+
+
+def lerp_table(T: Tensor, spec: DiTACSpec) -> LerpTable:
+    """The extended interpolation table for T on a uniform grid of Ω."""
+    G = T.numel()
+    width = spec.b - spec.a
+    base = spec.a + width * T[:-1]
+    step = width * (T[1:] - T[:-1])
+    scale = (G - 1) / width
+    if spec.variant == 'inf':
+        return LerpTable(base, step, scale, 0, G - 2, 0)
+    h = torch.full((1, ), width / (G - 1), dtype=T.dtype, device=T.device)
+    base = torch.cat([base.new_tensor([spec.a]) - h, base,
+                      base.new_tensor([spec.b])])
+    return LerpTable(base, torch.cat([h, step, h]), scale, -1, G - 1, 1)
+
+
+def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
+    s = (x - spec.a) * lt.scale
+    k = torch.nan_to_num(s, nan=0.0).floor_().clamp_(lt.lo, lt.hi)
+    w = s - k
+    idx = (k + lt.offset).long()
+    warped = torch.addcmul(lt.base[idx], w, lt.step[idx])
+    return idx, w, warped
+
+
+def _multiplier(x: Tensor, warped: Tensor, spec: DiTACSpec,
+                with_derivative: bool):
+    """m and dm/dx with y = x̃ m (dm/dx None where it is zero)."""
+    if spec.variant == 'ditac':
+        m = torch.special.ndtr(x)
+        dm = torch.exp(-0.5 * x * x).mul_(INV_SQRT_2PI) if with_derivative \
+            else None
+        return m, dm
+    if spec.variant == 'ge':
+        neg = x < 0
+        m = torch.where(neg, torch.special.ndtr(x), 1.0)
+        dm = torch.where(neg, torch.exp(-0.5 * x * x) * INV_SQRT_2PI, 0.0) \
+            if with_derivative else None
+        return m, dm
+    if spec.variant == 'leaky':
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        return torch.where(warped >= 0, one, one * spec.negative_slope), None
+    return None, None
+
+
+def ditac_warp(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
+    """x̃ for input values, exactly as the forward computes it."""
+    cd = _compute_dtype(x)
+    return _locate(x.to(cd), lerp_table(T.to(cd), spec), spec)[2]
+
+
+def _forward_chunk(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
+    _, _, warped = _locate(x, lt, spec)
+    m, _ = _multiplier(x, warped, spec, False)
+    return warped if m is None else warped.mul_(m)
+
+
+def _backward_chunk(x: Tensor, g: Tensor, lt: LerpTable, spec: DiTACSpec,
+                    hist: Tensor, hist_w: Tensor) -> Tensor:
+    idx, w, warped = _locate(x, lt, spec)
+    m, dm = _multiplier(x, warped, spec, True)
+    slope = lt.step[idx].mul_(lt.scale)
+    e = g if m is None else g * m
+    gx = slope.mul_(e)
+    if dm is not None:
+        gx.addcmul_(warped.mul_(dm), g)
+    hist.index_add_(0, idx, e.to(hist.dtype))
+    hist_w.index_add_(0, idx, (e * w).to(hist.dtype))
+    return gx
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
+    """y for any x (computed in float32, or float64 for float64 x)."""
+    cd = _compute_dtype(x)
+    lt = lerp_table(T.to(cd), spec)
+    flat = x.reshape(-1)
+    out = torch.empty_like(flat)
+    for start in range(0, flat.numel(), CHUNK):
+        chunk = flat[start:start + CHUNK].to(cd)
+        out[start:start + CHUNK] = _forward_chunk(chunk, lt, spec)
+    return out.view(x.shape)
+
+
+def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
+                   spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
+    """(grad_x, grad_θ) of the interpolated op."""
+    cd = _compute_dtype(x)
+    lt = lerp_table(T.to(cd), spec)
+    flat, gflat = x.reshape(-1), grad_y.reshape(-1)
+    grad_x = torch.empty_like(flat)
+    bins = lt.base.numel()
+    hist = torch.zeros(bins, dtype=torch.float64, device=x.device)
+    hist_w = torch.zeros_like(hist)
+    for start in range(0, flat.numel(), CHUNK):
+        sl = slice(start, start + CHUNK)
+        grad_x[sl] = _backward_chunk(flat[sl].to(cd), gflat[sl].to(cd), lt,
+                                     spec, hist, hist_w)
+    return grad_x.view(x.shape), theta_grad(hist, hist_w, J, lt, spec)
+
+
+def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
+               spec: DiTACSpec) -> Tensor:
+    """dL/dθ from the bin histograms: x̃ = a + (b - a)((1-w)T_k + w T_k+1)."""
+    G = J.shape[0]
+    h0 = hist[lt.offset:lt.offset + G - 1]
+    h1 = hist_w[lt.offset:lt.offset + G - 1]
+    J = J.to(torch.float64)
+    return (spec.b - spec.a) * (J[:-1].T @ (h0 - h1) + J[1:].T @ h1)
+
+
+class DiTACFunction(torch.autograd.Function):
+    """y = DiTAC(x; θ) from precomputed tables T (G,) and J = dT/dθ (G, d)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
+                spec: DiTACSpec) -> Tensor:
+        ctx.save_for_backward(x, T, J)
+        ctx.spec = spec
+        ctx.theta_dtype = theta.dtype
+        return ditac_forward(x, T, spec)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y: Tensor):
+        x, T, J = ctx.saved_tensors
+        grad_x, grad_theta = ditac_backward(x, grad_y, T, J, ctx.spec)
+        return grad_x, grad_theta.to(ctx.theta_dtype), None, None, None
+
+
+def apply_ditac(x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
+          spec: DiTACSpec) -> Tensor:
+    """Apply the DiTAC op (autograd-aware in x and θ)."""
+    return DiTACFunction.apply(x, theta, T, J, spec)

@@ -1,0 +1,126 @@
+"""CPAB core against independent oracles: RK4, finite differences, difw."""
+import numpy as np
+import pytest
+import torch
+
+from mmact.functional import cpab
+
+NC = 10
+
+
+def _theta(zero_boundary, scale=0.3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    d = cpab.theta_dim(NC, zero_boundary)
+    return torch.randn(d, generator=g, dtype=torch.float64) * scale
+
+
+def _points(lo=0.0, hi=1.0, n=300, seed=1):
+    # Random points: grids would land exactly on vertices, where central
+    # differences straddle a kink of T''.
+    g = torch.Generator().manual_seed(seed)
+    return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def _rk4(u, theta, zero_boundary, steps=20000):
+    A = cpab.basis(NC, zero_boundary) @ theta
+    x, h = u.clone(), 1.0 / steps
+    for _ in range(steps):
+        k1 = cpab.velocity(x, A)
+        k2 = cpab.velocity(x + h / 2 * k1, A)
+        k3 = cpab.velocity(x + h / 2 * k2, A)
+        k4 = cpab.velocity(x + h * k3, A)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x
+
+
+def test_basis_is_vertex_velocity():
+    theta = _theta(True)
+    A = cpab.basis(NC, True) @ theta
+    vertices = torch.arange(NC + 1, dtype=torch.float64) / NC
+    v = cpab.velocity(vertices, A)
+    torch.testing.assert_close(v[1:-1], theta)
+    assert v[0] == 0 and abs(v[-1]) < 1e-15
+    # Continuity: both neighbouring cells give the same vertex velocity.
+    a, b = A[0::2], A[1::2]
+    torch.testing.assert_close(a[:-1] * vertices[1:-1] + b[:-1],
+                               a[1:] * vertices[1:-1] + b[1:])
+    assert cpab.basis(NC, False).shape == (2 * NC, NC + 1)
+
+
+@pytest.mark.parametrize('zero_boundary', [True, False])
+def test_integral_matches_runge_kutta(zero_boundary):
+    theta = _theta(zero_boundary)
+    u = _points(-0.2 if not zero_boundary else 0, 1.2 if not zero_boundary
+                else 1, n=200)
+    T = cpab.integrate(u, theta, NC, zero_boundary).T
+    torch.testing.assert_close(T, _rk4(u, theta, zero_boundary), atol=1e-9,
+                               rtol=0)
+
+
+def test_properties():
+    theta = _theta(True, scale=0.5)
+    u = torch.linspace(0, 1, 2001, dtype=torch.float64)
+    T = cpab.integrate(u, theta, NC).T
+    assert T[0] == 0 and T[-1] == 1
+    assert (T[1:] > T[:-1]).all()
+    zero = torch.zeros_like(theta)
+    assert torch.equal(cpab.integrate(u, zero, NC).T, u)
+
+
+@pytest.mark.parametrize('zero_boundary', [True, False])
+def test_derivatives_match_central_differences(zero_boundary):
+    theta = _theta(zero_boundary)
+    u = _points(n=200)
+    flow = cpab.integrate(u, theta, NC, zero_boundary, with_grad_theta=True)
+    eps = 1e-6
+    fd_u = (cpab.integrate(u + eps, theta, NC, zero_boundary).T -
+            cpab.integrate(u - eps, theta, NC, zero_boundary).T) / (2 * eps)
+    torch.testing.assert_close(flow.grad_u, fd_u, atol=1e-7, rtol=1e-6)
+    fd_theta = torch.stack([
+        (cpab.integrate(u, theta + eps * e, NC, zero_boundary).T -
+         cpab.integrate(u, theta - eps * e, NC, zero_boundary).T) / (2 * eps)
+        for e in torch.eye(len(theta), dtype=torch.float64)
+    ], -1)
+    torch.testing.assert_close(flow.grad_theta, fd_theta, atol=1e-7,
+                               rtol=1e-6)
+    assert (flow.grad_u > 0).all()
+
+
+def test_stable_near_zero_slope_and_zero_velocity():
+    # Cells with a_c ~ 1e-9 (series branches) against a_c = 1e-2 scaled
+    # limits, and a fixed point (v = 0) inside a cell.
+    theta = torch.full((NC - 1, ), 0.2, dtype=torch.float64)
+    theta[4] += 1e-10
+    u = _points(n=100)
+    flow = cpab.integrate(u, theta, NC, with_grad_theta=True)
+    assert torch.isfinite(flow.grad_theta).all()
+    torch.testing.assert_close(flow.T, _rk4(u, theta, True), atol=1e-9,
+                               rtol=0)
+    theta = torch.tensor([0.1, -0.1] * 4 + [0.1], dtype=torch.float64)
+    flow = cpab.integrate(u, theta, NC, with_grad_theta=True)
+    assert torch.isfinite(flow.grad_theta).all()
+    torch.testing.assert_close(flow.T, _rk4(u, theta, True), atol=1e-9,
+                               rtol=0)
+
+
+def test_matches_difw_numpy_backend():
+    difw = pytest.importorskip('difw')
+    T = difw.Cpab(NC, backend='numpy', device='cpu', zero_boundary=True,
+                  basis='qr')
+    rng = np.random.default_rng(0)
+    theta_difw = rng.normal(size=(1, NC - 1)) * 0.5
+    grid = np.linspace(0, 1, 257)
+    # Convert difw's θ (its own QR basis) to ours: the vertex velocities.
+    B_difw = np.asarray(T.params.B)
+    vertices = np.arange(1, NC) / NC
+    to_ours = np.stack([B_difw[2 * (k - 1)] * vertices[k - 1] +
+                        B_difw[2 * (k - 1) + 1] for k in range(1, NC)])
+    theta = torch.from_numpy(to_ours @ theta_difw[0])
+    ours = cpab.integrate(torch.from_numpy(grid), theta, NC,
+                          with_grad_theta=True)
+    np.testing.assert_allclose(ours.T.numpy(),
+                               T.transform_grid(grid, theta_difw).ravel(),
+                               atol=1e-10)
+    grad_difw = np.asarray(T.gradient_grid(grid, theta_difw))[0]
+    np.testing.assert_allclose(ours.grad_theta.numpy() @ to_ours, grad_difw,
+                               atol=1e-6)
