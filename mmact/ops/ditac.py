@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 CHUNK = 1 << 16
 
 
@@ -63,23 +64,28 @@ def lerp_table(T: Tensor, spec: DiTACSpec) -> LerpTable:
 def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
     s = (x - spec.a) * lt.scale
     k = torch.nan_to_num(s, nan=0.0).floor_().clamp_(lt.lo, lt.hi)
-    w = s - k
-    idx = (k + lt.offset).long()
-    warped = torch.addcmul(lt.base[idx], w, lt.step[idx])
-    return idx, w, warped
+    w = s.sub_(k)
+    idx = k.add_(lt.offset).to(torch.int32)
+    step = lt.step.index_select(0, idx)
+    warped = torch.addcmul(lt.base.index_select(0, idx), w, step)
+    return idx, w, warped, step
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    return torch.erf(x * INV_SQRT_2).add_(1.0).mul_(0.5)
 
 
 def _multiplier(x: Tensor, warped: Tensor, spec: DiTACSpec,
                 with_derivative: bool):
     """m and dm/dx with y = x̃ m (dm/dx None where it is zero)."""
     if spec.variant == 'ditac':
-        m = torch.special.ndtr(x)
+        m = _normal_cdf(x)
         dm = torch.exp(-0.5 * x * x).mul_(INV_SQRT_2PI) if with_derivative \
             else None
         return m, dm
     if spec.variant == 'ge':
         neg = x < 0
-        m = torch.where(neg, torch.special.ndtr(x), 1.0)
+        m = torch.where(neg, _normal_cdf(x), 1.0)
         dm = torch.where(neg, torch.exp(-0.5 * x * x) * INV_SQRT_2PI, 0.0) \
             if with_derivative else None
         return m, dm
@@ -96,22 +102,22 @@ def ditac_warp(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
 
 
 def _forward_chunk(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
-    _, _, warped = _locate(x, lt, spec)
+    _, _, warped, _ = _locate(x, lt, spec)
     m, _ = _multiplier(x, warped, spec, False)
     return warped if m is None else warped.mul_(m)
 
 
 def _backward_chunk(x: Tensor, g: Tensor, lt: LerpTable, spec: DiTACSpec,
                     hist: Tensor, hist_w: Tensor) -> Tensor:
-    idx, w, warped = _locate(x, lt, spec)
+    idx, w, warped, step = _locate(x, lt, spec)
     m, dm = _multiplier(x, warped, spec, True)
-    slope = lt.step[idx].mul_(lt.scale)
     e = g if m is None else g * m
-    gx = slope.mul_(e)
+    gx = step.mul_(lt.scale).mul_(e)
     if dm is not None:
         gx.addcmul_(warped.mul_(dm), g)
-    hist.index_add_(0, idx, e.to(hist.dtype))
-    hist_w.index_add_(0, idx, (e * w).to(hist.dtype))
+    # Chunk-local sums in the compute dtype, the total in float64.
+    hist += torch.zeros_like(lt.base).index_add_(0, idx, e)
+    hist_w += torch.zeros_like(lt.base).index_add_(0, idx, e * w)
     return gx
 
 

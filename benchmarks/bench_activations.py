@@ -1,0 +1,152 @@
+"""Activation op benchmark: time and saved memory as ratios to torch GELU.
+
+Every activation runs forward + backward on the same input tensor as
+torch's GELU, interleaved in one run, so the ratios compare like with like
+on whatever machine runs it. Results go to stdout (Markdown) and to
+``benchmarks/results/activations_<device>.{csv,md}``.
+
+    python benchmarks/bench_activations.py                 # CPU, ~4M fp32
+    python benchmarks/bench_activations.py --device cuda --numel 16777216
+    python benchmarks/bench_activations.py --names DiTAC PDELU --dtype bfloat16
+"""
+import argparse
+import csv
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, List
+
+import torch
+import torch.nn.functional as F
+
+import mmact
+from mmact.modules import ChannelwiseActivation
+
+RESULTS = Path(__file__).resolve().parent / 'results'
+DEFAULT_NAMES = [
+    'GELU', 'ReLU', 'SiLU', 'GELUTanh', 'QuickGELU', 'SELU', 'CELU',
+    'Softplus', 'Mish', 'HardSiLU', 'PDELU', 'SwishBeta', 'DiTAC',
+    'GEDiTAC', 'LDiTAC', 'InfDiTAC'
+]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def fwd_bwd_ms(fn: Callable, x: torch.Tensor, grad: torch.Tensor) -> float:
+    _sync(x.device)
+    start = time.perf_counter()
+    fn(x).backward(grad)
+    _sync(x.device)
+    return (time.perf_counter() - start) * 1e3
+
+
+def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
+    """Bytes autograd keeps for the backward of ``fn(x)``."""
+    sizes, seen = [], set()
+
+    def pack(t):
+        key = (t.data_ptr(), t.numel(), t.dtype)
+        if key not in seen:
+            seen.add(key)
+            sizes.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return sum(sizes)
+
+
+def build(name: str, channels: int, device, dtype) -> torch.nn.Module:
+    cfg = dict(type=name)
+    if name == 'SwishBeta':
+        cfg.update(per_channel=True)
+    act = mmact.build_activation(cfg)
+    if isinstance(act, ChannelwiseActivation) and not act.channels_known:
+        act.set_channels(channels, 1)
+    params_dtype = dtype if dtype == torch.float64 else torch.float32
+    return act.to(device=device, dtype=params_dtype).train()
+
+
+def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
+        repeats: int) -> List[dict]:
+    device = torch.device(device)
+    torch.manual_seed(0)
+    channels = 64
+    shape = (max(1, numel // (channels * 64 * 64)), channels, 64, 64)
+    base = torch.randn(shape, device=device, dtype=dtype)
+    grad = torch.randn_like(base)
+    gelu = F.gelu
+    rows = []
+    for name in names:
+        act = build(name, channels, device, dtype)
+        x = base.clone().requires_grad_(True)
+        for fn in (gelu, act):  # warm-up (tables, allocator, kernels)
+            fwd_bwd_ms(fn, x, grad)
+        t_gelu, t_act = [], []
+        for _ in range(repeats):  # interleaved: both see the same machine
+            t_gelu.append(fwd_bwd_ms(gelu, x, grad))
+            t_act.append(fwd_bwd_ms(act, x, grad))
+        g_ms, a_ms = statistics.median(t_gelu), statistics.median(t_act)
+        mem_gelu, mem_act = saved_bytes(gelu, x), saved_bytes(act, x)
+        rows.append(dict(name=name, numel=base.numel(), dtype=str(dtype)[6:],
+                         device=str(device), gelu_ms=round(g_ms, 3),
+                         act_ms=round(a_ms, 3),
+                         time_ratio=round(a_ms / g_ms, 2),
+                         saved_mb=round(mem_act / 2**20, 2),
+                         memory_ratio=round(mem_act / mem_gelu, 3)))
+        print(f"{name:>10}: {a_ms:8.2f} ms vs GELU {g_ms:7.2f} ms "
+              f"(x{a_ms / g_ms:.2f}), saved x{mem_act / mem_gelu:.3f}",
+              flush=True)
+    return rows
+
+
+def machine(device: str) -> str:
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name()
+    return (f'{platform.processor() or platform.machine()}, '
+            f'{torch.get_num_threads()} threads')
+
+
+def write(rows: List[dict], device: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"activations_{device.split(':')[0]}"
+    with open(stem.with_suffix('.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f'Machine: {machine(device)}; torch {torch.__version__}; '
+        f'{rows[0]["numel"]} {rows[0]["dtype"]} elements, forward + backward',
+        '', '| activation | ms | GELU ms | time / GELU | saved MiB | '
+        'saved / GELU |', '|---|---|---|---|---|---|'
+    ]
+    lines += [f"| {r['name']} | {r['act_ms']} | {r['gelu_ms']} | "
+              f"{r['time_ratio']} | {r['saved_mb']} | {r['memory_ratio']} |"
+              for r in rows]
+    stem.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    return stem
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--names', nargs='+', default=DEFAULT_NAMES)
+    parser.add_argument('--numel', type=int, default=1 << 22)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--dtype', default='float32',
+                        choices=['float32', 'float16', 'bfloat16'])
+    parser.add_argument('--repeats', type=int, default=7)
+    args = parser.parse_args()
+    for name in args.names:
+        mmact.get_activation(name)  # fail early, with suggestions
+    rows = run(args.names, args.numel, args.device,
+               getattr(torch, args.dtype), args.repeats)
+    print(f'wrote {write(rows, args.device)}.csv/.md')
+
+
+if __name__ == '__main__':
+    main()
