@@ -6,11 +6,13 @@ so any ``act_cfg=dict(type=NAME)`` in mmseg, mmdet, mmpretrain or mmagic
 finds it.
 """
 from . import modules  # noqa: F401  (registers the activations)
+from .openmmlab import DiTACPriorHook, ditac_prior_loss, no_decay_custom_keys
 from .registry import (ActivationInfo, build_activation, closest_names,
                        get_activation, list_activations)
 from .version import __version__
 
 __all__ = [
     '__version__', 'ActivationInfo', 'build_activation', 'closest_names',
-    'get_activation', 'list_activations'
+    'get_activation', 'list_activations', 'DiTACPriorHook',
+    'ditac_prior_loss', 'no_decay_custom_keys'
 ]

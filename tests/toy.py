@@ -1,0 +1,32 @@
+"""A tiny mmengine model and data shared by the Runner tests."""
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmcv.cnn.bricks.transformer import FFN
+from mmengine.model import BaseModel
+from torch import nn
+
+
+class ToyClassifier(BaseModel):
+    """ConvModule (NCHW) -> FFN (B, L, C) -> linear head, one act_cfg."""
+
+    def __init__(self, act_cfg):
+        super().__init__()
+        self.conv = ConvModule(3, 8, 3, padding=1, act_cfg=act_cfg,
+                               norm_cfg=dict(type='BN'))
+        self.ffn = FFN(embed_dims=8, feedforward_channels=16,
+                       act_cfg=act_cfg)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        feat = self.conv(inputs).flatten(2).transpose(1, 2)
+        logits = self.head(self.ffn(feat).mean(1))
+        if mode == 'loss':
+            return dict(loss=F.cross_entropy(logits, labels))
+        return logits
+
+
+def toy_data(n=8):
+    g = torch.Generator().manual_seed(0)
+    return [dict(inputs=torch.randn(3, 6, 6, generator=g), labels=i % 2)
+            for i in range(n)]
