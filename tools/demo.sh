@@ -12,3 +12,7 @@ py="$root/.venv/bin/python"
 "$py" -m mmact plot ReLU GELU GELUTanh QuickGELU SiLU "SwishBeta:beta=2.0" \
   Mish SELU CELU Softplus HardSiLU PDELU "PDELU:t=1.5" \
   --out "$out/gallery.png"
+"$py" -m mmact plot "DiTAC:init='prior'" "GE-DiTAC:init='prior'" \
+  "L-DiTAC:init='prior'" "inf-DiTAC:init='prior'" GELU --xmin -3 --xmax 3 \
+  --out "$out/ditac.png"
+echo "outputs in $out/: gallery.png, ditac.png"
