@@ -10,6 +10,7 @@ from mmcv.cnn.bricks.transformer import FFN
 from mmengine.registry import MODELS
 
 import mmact
+from mmact.modules import ChannelwiseActivation
 from mmact.registry import FAMILIES
 
 NAMES = [info.name for info in mmact.list_activations()]
@@ -52,9 +53,16 @@ def test_builds_and_honours_inplace_false(name):
         {'inplace': False} if 'inplace' in _init_args(name) else {})))
     x = torch.randn(3, 4, 5, 6)
     before = x.clone()
-    y = act(x)
+    y = _shaped(act, x)(x)
     assert y.shape == x.shape
     torch.testing.assert_close(x, before, rtol=0, atol=0)
+
+
+def _shaped(act, x, dim=1):
+    # Outside a model nothing feeds the activation: tell it the channels.
+    if isinstance(act, ChannelwiseActivation) and not act.channels_known:
+        act.set_channels(x.shape[dim], 1 if dim == 1 else -1)
+    return act
 
 
 def _init_args(name):
@@ -93,7 +101,8 @@ def test_in_convnext_block_nhwc(name):
 @pytest.mark.parametrize('name', MMACT_NAMES)
 def test_low_precision_keeps_dtype(name, dtype, layout):
     x = ELEMENTWISE_INPUTS[layout]
-    act = build_activation_layer(dict(type=name))
+    act = _shaped(build_activation_layer(dict(type=name)), x,
+                  1 if layout == 'NCHW' else -1)
     y = act(x.to(dtype))
     assert y.dtype == dtype
     reference = act.float()(x)

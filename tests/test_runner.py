@@ -1,4 +1,5 @@
 """Per-channel activations inside mmengine's Runner and DDP."""
+import pytest
 import torch
 import torch.distributed as dist
 from mmengine.runner import Runner
@@ -9,17 +10,28 @@ from toy import ToyClassifier, toy_data
 import mmact  # noqa: F401  (what custom_imports does in a config)
 
 
-def test_runner_trains_inferred_per_channel_parameters(tmp_path):
-    model = ToyClassifier(dict(type='PDELU'))
-    act_params = {n: p.detach().clone() for n, p in model.named_parameters()
-                  if n.endswith('alpha')}
-    assert {n: tuple(p.shape) for n, p in act_params.items()} == {
-        'conv.activate.alpha': (8, ), 'ffn.layers.0.1.alpha': (16, )}
+@pytest.mark.parametrize('act_cfg,shapes', [
+    (dict(type='PDELU'), {'alpha': (8, 16)}),
+    (dict(type='ACON-C'), {'p1': (8, 16), 'p2': (8, 16), 'beta': (8, 16)}),
+    (dict(type='Meta-ACON', norm='GN'), {'p1': (8, 16), 'p2': (8, 16)}),
+])
+def test_runner_trains_inferred_per_channel_parameters(tmp_path, act_cfg,
+                                                       shapes):
+    model = ToyClassifier(act_cfg)
+    acts = {'conv.activate': model.conv.activate,
+            'ffn.layers.0.1': model.ffn.layers[0][1]}
+    for name, sizes in shapes.items():
+        assert [tuple(getattr(a, name).shape) for a in acts.values()] == [
+            (sizes[0], ), (sizes[1], )]
+    before = {f'{prefix}.{n}': p.detach().clone()
+              for prefix, act in acts.items()
+              for n, p in act.named_parameters()}
     runner = Runner(
         model=model,
         work_dir=str(tmp_path),
         train_dataloader=DataLoader(toy_data(), batch_size=4),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5, weight_decay=1e-4),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5,
+                                          weight_decay=1e-4),
                            paramwise_cfg=dict(norm_decay_mult=0.0)),
         train_cfg=dict(by_epoch=False, max_iters=2),
         default_hooks=dict(checkpoint=dict(
@@ -27,10 +39,10 @@ def test_runner_trains_inferred_per_channel_parameters(tmp_path):
         default_scope='mmengine')
     runner.train()
     ckpt = torch.load(tmp_path / 'iter_2.pth', weights_only=False)
-    for name, before in act_params.items():
-        after = dict(model.named_parameters())[name]
-        assert not torch.equal(after.detach(), before), name
-        assert torch.equal(ckpt['state_dict'][name], after.detach())
+    params = dict(model.named_parameters())
+    for name, value in before.items():
+        assert not torch.equal(params[name].detach(), value), name
+        assert torch.equal(ckpt['state_dict'][name], params[name].detach())
 
 
 def test_ddp_accepts_inferred_parameters(tmp_path):

@@ -1,4 +1,5 @@
 """nn.Module activations; importing this package registers them all."""
+from .acon import AconA, AconB, AconC, MetaAconC
 from .channelwise import ChannelwiseActivation, feeder_signature
 from .classic import CELU, SELU, Mish, Softplus
 from .compat import GELU, Sigmoid, Tanh
@@ -9,6 +10,7 @@ from .pdelu import PDELU
 from .swish import SwishBeta
 
 __all__ = [
+    'AconA', 'AconB', 'AconC', 'MetaAconC',
     'ChannelwiseActivation', 'feeder_signature', 'SELU', 'CELU', 'Softplus',
     'Mish', 'GELU', 'Sigmoid', 'Tanh', 'GELUTanh', 'QuickGELU', 'HardSigmoid',
     'HardSiLU', 'PDELU', 'SwishBeta', 'DiTAC', 'GEDiTAC', 'LDiTAC', 'InfDiTAC'

@@ -158,6 +158,10 @@ class ChannelwiseActivation(nn.Module):
             if isinstance(param, nn.UninitializedParameter):
                 param.materialize((num_channels, ))
             _fill(param, init)
+        self.channels_set(num_channels)
+
+    def channels_set(self, num_channels: int) -> None:
+        """Called once the channel count is known (build submodules here)."""
 
     def broadcast(self, param: Tensor, x: Tensor) -> Tensor:
         """``param`` in ``x``'s dtype, shaped to broadcast against ``x``."""

@@ -11,8 +11,9 @@ to 0, so mmact's configs exempt them with::
 """
 from typing import Dict
 
-# Parameter-name suffixes of mmact activations (DiTAC θ, PDELU α, Swish β).
-ACTIVATION_PARAM_KEYS = ('.theta', '.alpha', '.beta')
+# Parameter-name suffixes of mmact activations (DiTAC θ, PDELU α, Swish /
+# ACON β, ACON p1 / p2).
+ACTIVATION_PARAM_KEYS = ('.theta', '.alpha', '.beta', '.p1', '.p2')
 
 
 def no_decay_custom_keys(**extra: Dict) -> Dict[str, Dict]:
