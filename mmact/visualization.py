@@ -26,15 +26,17 @@ def parse_spec(spec: str) -> Tuple[str, Dict]:
 
 def curve(module: nn.Module,
           x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(f(x), f'(x)) of an element-wise activation on a 1-D grid ``x``.
+    """(f(x), f'(x)) of an activation on a 1-D grid ``x``.
 
-    The grid is fed as one channel-last sample of shape (N, 1), so
-    per-channel modules use their first channel.
+    The grid is fed as N samples of one channel, so per-channel modules use
+    their first channel; layer-level activations (LayerAct) see the whole
+    grid as one sample, and f'(x) is then the diagonal of their Jacobian.
     """
     module = module.double().eval()
     if isinstance(module, ChannelwiseActivation) and not module.channels_known:
         module.set_channels(1, CHANNELS_LAST)
-    x = x.detach().double().reshape(-1, 1).requires_grad_(True)
+    shape = (1, -1) if not getattr(module, 'elementwise', True) else (-1, 1)
+    x = x.detach().double().reshape(shape).requires_grad_(True)
     y = module(x)
     (dy, ) = torch.autograd.grad(y.sum(), x)
     return y.detach().flatten(), dy.flatten()
