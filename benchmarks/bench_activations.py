@@ -26,8 +26,9 @@ from mmact.modules import ChannelwiseActivation
 RESULTS = Path(__file__).resolve().parent / 'results'
 DEFAULT_NAMES = [
     'GELU', 'ReLU', 'SiLU', 'GELUTanh', 'QuickGELU', 'SELU', 'CELU',
-    'Softplus', 'Mish', 'HardSiLU', 'PDELU', 'SwishBeta', 'DiTAC',
-    'GEDiTAC', 'LDiTAC', 'InfDiTAC'
+    'Softplus', 'Mish', 'HardSiLU', 'PDELU', 'SwishBeta', 'AconC',
+    'MetaAconC', 'LASiLU', 'LAHardSiLU', 'DiTAC', 'GEDiTAC', 'LDiTAC',
+    'InfDiTAC'
 ]
 
 

@@ -30,3 +30,15 @@ def toy_data(n=8):
     g = torch.Generator().manual_seed(0)
     return [dict(inputs=torch.randn(3, 6, 6, generator=g), labels=i % 2)
             for i in range(n)]
+
+
+def gradcheck_module(module, x):
+    """gradcheck of ``module`` in its input and every parameter."""
+    names, params = zip(*module.named_parameters())
+
+    def f(x, *ps):
+        return torch.func.functional_call(module, dict(zip(names, ps)), (x, ))
+
+    inputs = (x.requires_grad_(True), ) + tuple(
+        p.detach().clone().requires_grad_(True) for p in params)
+    return torch.autograd.gradcheck(f, inputs)

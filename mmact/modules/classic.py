@@ -5,30 +5,27 @@ torch has an in-place kernel it is used, otherwise the result is a new
 tensor (``inplace=False`` is always honoured).
 """
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..registry import register_activation
+from .base import InplaceActivation
 from ..utils import check_positive
 
 
 @register_activation('SELU', family='exponential', aliases=('selu', ))
-class SELU(nn.Module):
+class SELU(InplaceActivation):
     """Scaled ELU: lambda * ELU_alpha(x) with the self-normalising constants.
 
     Args:
         inplace: Overwrite the input.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
     def forward(self, x: Tensor) -> Tensor:
         return F.selu(x, inplace=self.inplace)
 
 
 @register_activation('CELU', family='exponential', aliases=('celu', ))
-class CELU(nn.Module):
+class CELU(InplaceActivation):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)).
 
     Args:
@@ -37,9 +34,8 @@ class CELU(nn.Module):
     """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
+        super().__init__(inplace)
         self.alpha = check_positive('CELU', 'alpha', alpha)
-        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.celu(x, alpha=self.alpha, inplace=self.inplace)
@@ -49,7 +45,7 @@ class CELU(nn.Module):
 
 
 @register_activation('Softplus', family='classic', aliases=('softplus', ))
-class Softplus(nn.Module):
+class Softplus(InplaceActivation):
     """(1 / beta) * log(1 + exp(beta * x)), linear once beta * x > threshold.
 
     Args:
@@ -62,10 +58,9 @@ class Softplus(nn.Module):
                  beta: float = 1.0,
                  threshold: float = 20.0,
                  inplace: bool = False) -> None:
-        super().__init__()
+        super().__init__(inplace)
         self.beta = check_positive('Softplus', 'beta', beta)
         self.threshold = check_positive('Softplus', 'threshold', threshold)
-        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softplus(x, beta=self.beta, threshold=self.threshold)
@@ -75,16 +70,12 @@ class Softplus(nn.Module):
 
 
 @register_activation('Mish', family='classic', aliases=('mish', ))
-class Mish(nn.Module):
+class Mish(InplaceActivation):
     """x * tanh(softplus(x)).
 
     Args:
         inplace: Overwrite the input.
     """
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.mish(x, inplace=self.inplace)

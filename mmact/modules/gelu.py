@@ -1,22 +1,19 @@
 """GELU approximations (the exact GELU is mmcv's ``GELU``)."""
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..functional import gelu_tanh, quick_gelu
 from ..registry import register_activation
+from .base import InplaceActivation
 
 
 @register_activation('GELUTanh', family='gelu',
                      aliases=('GELU-tanh', 'gelu_tanh'))
-class GELUTanh(nn.Module):
+class GELUTanh(InplaceActivation):
     """GELU with the tanh approximation (BERT, GPT-2).
 
     Args:
         inplace: Accepted for ConvModule; computed out of place.
     """
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return gelu_tanh(x)
@@ -24,16 +21,12 @@ class GELUTanh(nn.Module):
 
 @register_activation('QuickGELU', family='gelu',
                      aliases=('GELU-sigmoid', 'GELUSigmoid', 'quick_gelu'))
-class QuickGELU(nn.Module):
+class QuickGELU(InplaceActivation):
     """GELU with the sigmoid approximation x * sigmoid(1.702x) (CLIP).
 
     Args:
         inplace: Accepted for ConvModule; computed out of place.
     """
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return quick_gelu(x)
