@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import mmact
 from mmact.functional import ditac as F_ditac
 from mmact.modules import DiTAC, GEDiTAC, InfDiTAC, LDiTAC
-from mmact.ops.ditac import DiTACSpec, apply_ditac
+from mmact.ops.ditac import apply_ditac
 
 MODULES = {'ditac': DiTAC, 'ge': GEDiTAC, 'leaky': LDiTAC, 'inf': InfDiTAC}
 

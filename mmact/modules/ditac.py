@@ -15,7 +15,7 @@ INITS = ('identity', 'prior')
 BASIS = 'vertex-velocity-v1'
 
 
-class _DiTACBase(nn.Module):
+class DiTACBase(nn.Module):
     """Shared implementation; subclasses fix the variant.
 
     Args:
@@ -160,14 +160,14 @@ class _DiTACBase(nn.Module):
 
 @register_activation('DiTAC', family='ditac', learnable='yes',
                      aliases=('ditac', ))
-class DiTAC(_DiTACBase):
+class DiTAC(DiTACBase):
     """GELU-like DiTAC: y = x̃ Φ(x) in [a, b], GELU outside (θ = 0: GELU)."""
     variant = 'ditac'
 
 
 @register_activation('GEDiTAC', family='ditac', learnable='yes',
                      aliases=('GE-DiTAC', 'ge_ditac'))
-class GEDiTAC(_DiTACBase):
+class GEDiTAC(DiTACBase):
     """GE-DiTAC: GELU for x < 0, the warp x̃ on [a, b] (a >= 0), x beyond.
 
     Args: as DiTAC, with ``a`` defaulting to 0.
@@ -183,7 +183,7 @@ class GEDiTAC(_DiTACBase):
 
 @register_activation('LDiTAC', family='ditac', learnable='yes',
                      aliases=('L-DiTAC', 'LeakyDiTAC', 'l_ditac'))
-class LDiTAC(_DiTACBase):
+class LDiTAC(DiTACBase):
     """Leaky DiTAC: LeakyReLU(x̃) — the warp on [a, b], LeakyReLU outside,
     continuous also for a < 0 (θ = 0: LeakyReLU).
 
@@ -194,7 +194,7 @@ class LDiTAC(_DiTACBase):
 
 @register_activation('InfDiTAC', family='ditac', learnable='yes',
                      aliases=('inf-DiTAC', 'inf_ditac'))
-class InfDiTAC(_DiTACBase):
+class InfDiTAC(DiTACBase):
     """inf-DiTAC: the warp on [a, b] with a free boundary velocity, and the
     edge cells' affine flows continued to ±∞ (θ = 0: identity)."""
     variant = 'inf'

@@ -7,13 +7,13 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import Tensor, nn
 
-from ..modules.ditac import _DiTACBase
+from ..modules.ditac import DiTACBase
 
 
 def ditac_prior_loss(model: nn.Module) -> Tensor:
     """Σ over the model's DiTAC modules of θᵀ Σ⁻¹ θ (0 if there are none)."""
     energies = [m.prior_energy() for m in model.modules()
-                if isinstance(m, _DiTACBase)]
+                if isinstance(m, DiTACBase)]
     if not energies:
         return torch.zeros(())
     return torch.stack(energies).sum()
@@ -43,7 +43,7 @@ class DiTACPriorHook(Hook):
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if not any(isinstance(m, _DiTACBase) for m in model.modules()):
+        if not any(isinstance(m, DiTACBase) for m in model.modules()):
             runner.logger.warning('DiTACPriorHook: the model has no DiTAC '
                                   'module; the prior term is 0')
         parse_losses = model.parse_losses
