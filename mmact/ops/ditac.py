@@ -14,13 +14,23 @@ segment is the line x̃ = x, with the interpolation weight left unclamped;
 gives x̃ for every input.
 
 CPU tensors run this in chunks that stay in cache, as a few vectorised
-torch ops per chunk (no per-element Python).
+torch ops per chunk (no per-element Python). CUDA tensors (fp32 / fp16 /
+bf16) run two fused Triton kernels: the forward in one pass; the backward
+in one pass writing grad_x and scatter-adding into a few private histogram
+copies (``HIST_COPIES``, chosen by program id, so atomics rarely collide),
+which are summed afterwards.
 """
 import math
 from typing import NamedTuple, Tuple
 
 import torch
 from torch import Tensor
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only installs: the PyTorch path serves
+    triton = None
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -125,10 +135,16 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
+def _use_triton(x: Tensor) -> bool:
+    return triton is not None and x.is_cuda and x.dtype != torch.float64
+
+
 def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
     """y for any x (computed in float32, or float64 for float64 x)."""
     cd = _compute_dtype(x)
     lt = lerp_table(T.to(cd), spec)
+    if _use_triton(x):
+        return triton_forward(x, lt, spec)
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
     for start in range(0, flat.numel(), CHUNK):
@@ -142,6 +158,9 @@ def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
     """(grad_x, grad_θ) of the interpolated op."""
     cd = _compute_dtype(x)
     lt = lerp_table(T.to(cd), spec)
+    if _use_triton(x):
+        grad_x, hist = triton_backward(x, grad_y, lt, spec)
+        return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
     grad_x = torch.empty_like(flat)
     bins = lt.base.numel()
@@ -162,6 +181,129 @@ def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
     h1 = hist_w[lt.offset:lt.offset + G - 1]
     J = J.to(torch.float64)
     return (spec.b - spec.a) * (J[:-1].T @ (h0 - h1) + J[1:].T @ h1)
+
+
+# ---------------------------------------------------------------- Triton
+VARIANT_CODES = {'ditac': 0, 'ge': 1, 'leaky': 2, 'inf': 3}
+BLOCK = 1024
+HIST_COPIES = 64
+
+
+def _dense(x: Tensor) -> Tensor:
+    """x itself when its storage is dense (contiguous or channels-last):
+    an element-wise kernel then runs over storage order, no copy."""
+    if x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(
+            memory_format=torch.channels_last)) or (x.dim() == 5 and
+                                                    x.is_contiguous(
+            memory_format=torch.channels_last_3d)):
+        return x
+    return x.contiguous()
+
+
+def _same_layout(t: Tensor, like: Tensor) -> Tensor:
+    return t if t.stride() == like.stride() else torch.empty_like(
+        like).copy_(t)
+
+
+if triton is not None:
+
+    @triton.jit
+    def _locate_tl(x, base_ptr, step_ptr, a, scale, lo, hi, offset):
+        s = (x - a) * scale
+        k = tl.where(s == s, tl.floor(s), 0.0)
+        k = tl.minimum(tl.maximum(k, lo), hi)
+        w = s - k
+        idx = k.to(tl.int32) + offset
+        step = tl.load(step_ptr + idx)
+        warped = tl.load(base_ptr + idx) + w * step
+        return idx, w, warped, step
+
+    @triton.jit
+    def _multiplier_tl(x, warped, slope, VARIANT: tl.constexpr):
+        # y = x̃ m; returns (m, dm/dx).
+        cdf = 0.5 * (1.0 + tl.erf(x * 0.7071067811865476))
+        pdf = tl.exp(-0.5 * x * x) * 0.3989422804014327
+        if VARIANT == 0:
+            m, dm = cdf, pdf
+        elif VARIANT == 1:
+            m = tl.where(x < 0, cdf, 1.0)
+            dm = tl.where(x < 0, pdf, 0.0)
+        elif VARIANT == 2:
+            m = tl.where(warped >= 0, 1.0, slope)
+            dm = tl.zeros_like(x)
+        else:
+            m = tl.full(x.shape, 1.0, tl.float32)
+            dm = tl.zeros_like(x)
+        return m, dm
+
+    @triton.jit
+    def _ditac_fwd_kernel(x_ptr, y_ptr, base_ptr, step_ptr, n, a, scale,
+                          slope, lo, hi, offset, VARIANT: tl.constexpr,
+                          BLOCK: tl.constexpr):
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, a, scale,
+                                          lo, hi, offset)
+        m, dm = _multiplier_tl(x, warped, slope, VARIANT)
+        tl.store(y_ptr + offs, (warped * m).to(y_ptr.dtype.element_ty),
+                 mask=mask)
+
+    @triton.jit
+    def _ditac_bwd_kernel(x_ptr, g_ptr, gx_ptr, hist_ptr, base_ptr,
+                          step_ptr, n, bins, a, scale, slope, lo, hi, offset,
+                          VARIANT: tl.constexpr, COPIES: tl.constexpr,
+                          BLOCK: tl.constexpr):
+        pid = tl.program_id(0)
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, a, scale,
+                                          lo, hi, offset)
+        m, dm = _multiplier_tl(x, warped, slope, VARIANT)
+        e = g * m
+        gx = step * scale * e + warped * dm * g
+        tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        row = hist_ptr + ((pid % COPIES) * bins + idx) * 2
+        tl.atomic_add(row, e, mask=mask)
+        tl.atomic_add(row + 1, e * w, mask=mask)
+
+
+def _launch_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
+    return (float(spec.a), float(lt.scale), float(spec.negative_slope),
+            float(lt.lo), float(lt.hi), int(lt.offset))
+
+
+def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
+    """The fused Triton forward (CUDA, or CPU under TRITON_INTERPRET=1)."""
+    xd = _dense(x)
+    out = torch.empty_like(xd)
+    n = xd.numel()
+    if n:
+        _ditac_fwd_kernel[(triton.cdiv(n, BLOCK), )](
+            xd, out, lt.base.float().contiguous(),
+            lt.step.float().contiguous(), n, *_launch_args(lt, spec),
+            VARIANT=VARIANT_CODES[spec.variant], BLOCK=BLOCK)
+    return out
+
+
+def triton_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
+                    spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
+    """The fused Triton backward: (grad_x, (bins, 2) histogram)."""
+    xd = _dense(x)
+    g = _same_layout(grad_y.to(xd.dtype), xd)
+    grad_x = torch.empty_like(xd)
+    bins, n = lt.base.numel(), xd.numel()
+    hist = torch.zeros(HIST_COPIES, bins, 2, device=x.device,
+                       dtype=torch.float32)
+    if n:
+        _ditac_bwd_kernel[(triton.cdiv(n, BLOCK), )](
+            xd, g, grad_x, hist, lt.base.float().contiguous(),
+            lt.step.float().contiguous(), n, bins, *_launch_args(lt, spec),
+            VARIANT=VARIANT_CODES[spec.variant], COPIES=HIST_COPIES,
+            BLOCK=BLOCK)
+    return grad_x, hist.sum(0, dtype=torch.float64)
 
 
 class DiTACFunction(torch.autograd.Function):
