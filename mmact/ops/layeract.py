@@ -7,16 +7,123 @@ rest: with q = g·y·s'(n), r = 1 / sqrt(var + α) and c = D (biased) or
 D - 1 (unbiased variance),
 
     dL/dy = g·s(n) + r·(q - mean(q) - n·Σ(q·n) / c).
+
+CUDA tensors use Triton kernels: the forward is torch's fused var_mean
+reduction plus one element-wise kernel; the backward is one kernel that
+reduces Σq and Σq·n per row (atomics over the row's blocks) and one
+element-wise kernel for dL/dy.
 """
 import torch
 from torch import Tensor
 
 from ..functional import layeract as F_la
 
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only installs: the PyTorch path serves
+    triton = None
+
+KINDS = {'silu': 0, 'hard_silu': 1}
+BLOCK = 1024
+
 
 def _compute(t: Tensor) -> Tensor:
     # fp16/bf16 are computed in float32; float64 stays float64.
     return t if t.dtype == torch.float64 else t.float()
+
+
+if triton is not None:
+
+    @triton.jit
+    def _scale_tl(n, KIND: tl.constexpr):
+        # (s(n), s'(n))
+        if KIND == 0:
+            s = tl.sigmoid(n)
+            ds = s * (1.0 - s)
+        else:
+            s = tl.minimum(tl.maximum(n / 6.0 + 0.5, 0.0), 1.0)
+            ds = tl.where((n > -3.0) & (n < 3.0), 1.0 / 6.0, 0.0)
+        return s, ds
+
+    @triton.jit
+    def _la_fwd_kernel(x_ptr, y_ptr, mean_ptr, rstd_ptr, D,
+                       KIND: tl.constexpr, BLOCK: tl.constexpr):
+        row = tl.program_id(0)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < D
+        offs = row.to(tl.int64) * D + cols
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        n = (x - tl.load(mean_ptr + row)) * tl.load(rstd_ptr + row)
+        s, ds = _scale_tl(n, KIND)
+        tl.store(y_ptr + offs, (x * s).to(y_ptr.dtype.element_ty), mask=mask)
+
+    @triton.jit
+    def _la_bwd_reduce_kernel(x_ptr, g_ptr, mean_ptr, rstd_ptr, sums_ptr, D,
+                              KIND: tl.constexpr, BLOCK: tl.constexpr):
+        row = tl.program_id(0)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < D
+        offs = row.to(tl.int64) * D + cols
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        n = (x - tl.load(mean_ptr + row)) * tl.load(rstd_ptr + row)
+        s, ds = _scale_tl(n, KIND)
+        q = g * x * ds
+        tl.atomic_add(sums_ptr + row * 2, tl.sum(q, axis=0))
+        tl.atomic_add(sums_ptr + row * 2 + 1, tl.sum(q * n, axis=0))
+
+    @triton.jit
+    def _la_bwd_kernel(x_ptr, g_ptr, dx_ptr, mean_ptr, rstd_ptr, sums_ptr, D,
+                       c, KIND: tl.constexpr, BLOCK: tl.constexpr):
+        row = tl.program_id(0)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < D
+        offs = row.to(tl.int64) * D + cols
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        rstd = tl.load(rstd_ptr + row)
+        n = (x - tl.load(mean_ptr + row)) * rstd
+        s, ds = _scale_tl(n, KIND)
+        q = g * x * ds
+        mean_q = tl.load(sums_ptr + row * 2) / D
+        qn = tl.load(sums_ptr + row * 2 + 1) / c
+        dx = g * s + rstd * (q - mean_q - n * qn)
+        tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+def triton_forward(r: Tensor, mean: Tensor, rstd: Tensor,
+                   kind: str) -> Tensor:
+    """Element-wise LayerAct pass over rows ``r`` (groups, D), contiguous."""
+    out = torch.empty_like(r)
+    rows, D = r.shape
+    if r.numel():
+        _la_fwd_kernel[(rows, triton.cdiv(D, BLOCK))](
+            r, out, mean.float().contiguous(), rstd.float().contiguous(), D,
+            KIND=KINDS[kind], BLOCK=BLOCK)
+    return out
+
+
+def triton_backward(r: Tensor, g: Tensor, mean: Tensor, rstd: Tensor,
+                    kind: str, unbiased: bool) -> Tensor:
+    """dL/dr for rows ``r`` and upstream rows ``g`` (both contiguous)."""
+    rows, D = r.shape
+    dx = torch.empty_like(r)
+    if not r.numel():
+        return dx
+    mean, rstd = mean.float().contiguous(), rstd.float().contiguous()
+    sums = torch.zeros(rows, 2, device=r.device, dtype=torch.float32)
+    grid = (rows, triton.cdiv(D, BLOCK))
+    _la_bwd_reduce_kernel[grid](r, g, mean, rstd, sums, D,
+                                KIND=KINDS[kind], BLOCK=BLOCK)
+    _la_bwd_kernel[grid](r, g, dx, mean, rstd, sums, D,
+                         float(D - int(unbiased)), KIND=KINDS[kind],
+                         BLOCK=BLOCK)
+    return dx
+
+
+def _use_triton(x: Tensor) -> bool:
+    return triton is not None and x.is_cuda and x.dtype != torch.float64
 
 
 class LayerActFunction(torch.autograd.Function):
@@ -25,9 +132,13 @@ class LayerActFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, kind: str, alpha: float, unbiased: bool,
                 per_token: bool) -> Tensor:
-        r = _compute(F_la.rows(x, per_token))
-        mean, rstd = F_la.statistics(r, alpha, unbiased)
-        out = r * F_la.scale((r - mean) * rstd, kind)
+        rows = F_la.rows(x, per_token)
+        mean, rstd = F_la.statistics(_compute(rows), alpha, unbiased)
+        if _use_triton(x):
+            out = triton_forward(rows.contiguous(), mean, rstd, kind)
+        else:
+            r = _compute(rows)
+            out = r * F_la.scale((r - mean) * rstd, kind)
         ctx.save_for_backward(x, mean, rstd)
         ctx.kind, ctx.unbiased, ctx.per_token = kind, unbiased, per_token
         return out.view(x.shape).to(x.dtype)
@@ -36,6 +147,12 @@ class LayerActFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, mean, rstd = ctx.saved_tensors
+        if _use_triton(x):
+            dx = triton_backward(
+                F_la.rows(x, ctx.per_token).contiguous(),
+                F_la.rows(grad.to(x.dtype), ctx.per_token).contiguous(),
+                mean, rstd, ctx.kind, ctx.unbiased)
+            return dx.view(x.shape), None, None, None, None
         r = _compute(F_la.rows(x, ctx.per_token))
         g = _compute(F_la.rows(grad, ctx.per_token))
         n = (r - mean) * rstd
