@@ -8,6 +8,12 @@ on whatever machine runs it. Results go to stdout (Markdown) and to
     python benchmarks/bench_activations.py                 # CPU, ~4M fp32
     python benchmarks/bench_activations.py --device cuda --numel 16777216
     python benchmarks/bench_activations.py --names DiTAC PDELU --dtype bfloat16
+    python benchmarks/bench_activations.py --names DiTAC DiTAC-official-style
+
+``DiTAC-official-style`` is a baseline built here from the description of the
+official implementation (spec ditac.md §4): nearest-entry table lookup,
+straight-through dT/du, and a per-element float64 gather of dT/dθ (N x d)
+in the backward, all as unfused PyTorch ops.
 """
 import argparse
 import csv
@@ -21,7 +27,50 @@ import torch
 import torch.nn.functional as F
 
 import mmact
-from mmact.modules import ChannelwiseActivation
+from mmact.modules import ChannelwiseActivation, DiTAC
+
+OFFICIAL = 'DiTAC-official-style'
+
+
+class _OfficialStyleFunction(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x, theta, T, dTdu, J, a, b):
+        G = T.numel()
+        u = (x - a) / (b - a)
+        inside = (x >= a) & (x <= b)
+        idx = torch.round(u.clamp(0, 1) * (G - 1)).long()
+        warped = torch.where(inside, a + (b - a) * T[idx], x)
+        cdf = torch.special.ndtr(x)
+        ctx.save_for_backward(x, idx, inside, warped, cdf, dTdu, J)
+        ctx.width = b - a
+        return warped * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        x, idx, inside, warped, cdf, dTdu, J = ctx.saved_tensors
+        pdf = torch.exp(-0.5 * x * x) / (2 * torch.pi)**0.5
+        slope = torch.where(inside, dTdu[idx], torch.ones_like(x))
+        grad_x = g * (slope * cdf + warped * pdf)
+        weight = (g * cdf * ctx.width * inside).double().reshape(-1, 1)
+        grad_theta = (weight * J[idx.reshape(-1)]).sum(0)  # N x d float64
+        return grad_x, grad_theta.to(x.dtype), None, None, None, None, None
+
+
+class OfficialStyleDiTAC(torch.nn.Module):
+    """The official approach (see module docstring), for comparison."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ditac = DiTAC(init='prior')
+
+    def forward(self, x):
+        d = self.ditac
+        T, J = d.tables(with_grad=True)
+        dTdu = torch.gradient(T, spacing=1 / (T.numel() - 1))[0]
+        return _OfficialStyleFunction.apply(x, d.theta, T.to(x.dtype),
+                                            dTdu.to(x.dtype), J.double(),
+                                            d.a, d.b)
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 DEFAULT_NAMES = [
@@ -62,6 +111,8 @@ def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
 
 
 def build(name: str, channels: int, device, dtype) -> torch.nn.Module:
+    if name == OFFICIAL:
+        return OfficialStyleDiTAC().to(device).train()
     cfg = dict(type=name)
     if name == 'SwishBeta':
         cfg.update(per_channel=True)
@@ -112,9 +163,9 @@ def machine(device: str) -> str:
             f'{torch.get_num_threads()} threads')
 
 
-def write(rows: List[dict], device: str) -> Path:
+def write(rows: List[dict], device: str, name: str = '') -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"activations_{device.split(':')[0]}"
+    stem = RESULTS / (name or f"activations_{device.split(':')[0]}")
     with open(stem.with_suffix('.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -141,12 +192,16 @@ def main() -> None:
     parser.add_argument('--dtype', default='float32',
                         choices=['float32', 'float16', 'bfloat16'])
     parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--out', default='',
+                        help='result file stem under benchmarks/results '
+                        '(default: activations_<device>)')
     args = parser.parse_args()
     for name in args.names:
-        mmact.get_activation(name)  # fail early, with suggestions
+        if name != OFFICIAL:
+            mmact.get_activation(name)  # fail early, with suggestions
     rows = run(args.names, args.numel, args.device,
                getattr(torch, args.dtype), args.repeats)
-    print(f'wrote {write(rows, args.device)}.csv/.md')
+    print(f'wrote {write(rows, args.device, args.out)}.csv/.md')
 
 
 if __name__ == '__main__':
