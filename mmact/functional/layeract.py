@@ -19,12 +19,12 @@ def scale(n: Tensor, kind: str) -> Tensor:
     return torch.sigmoid(n) if kind == 'silu' else F.hardsigmoid(n)
 
 
-def scale_grad(n: Tensor, kind: str) -> Tensor:
-    """s'(n)."""
+def scale_and_grad(n: Tensor, kind: str) -> Tuple[Tensor, Tensor]:
+    """(s(n), s'(n)), sharing the sigmoid."""
+    s = scale(n, kind)
     if kind == 'silu':
-        s = torch.sigmoid(n)
-        return s * (1 - s)
-    return ((n > -3) & (n < 3)).to(n.dtype) / 6
+        return s, s - s * s
+    return s, ((n > -3) & (n < 3)).to(n.dtype) / 6
 
 
 def rows(x: Tensor, per_token: bool) -> Tensor:

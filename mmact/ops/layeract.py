@@ -138,7 +138,7 @@ class LayerActFunction(torch.autograd.Function):
             out = triton_forward(rows.contiguous(), mean, rstd, kind)
         else:
             r = _compute(rows)
-            out = r * F_la.scale((r - mean) * rstd, kind)
+            out = F_la.scale((r - mean).mul_(rstd), kind).mul_(r)
         ctx.save_for_backward(x, mean, rstd)
         ctx.kind, ctx.unbiased, ctx.per_token = kind, unbiased, per_token
         return out.view(x.shape).to(x.dtype)
@@ -155,12 +155,13 @@ class LayerActFunction(torch.autograd.Function):
             return dx.view(x.shape), None, None, None, None
         r = _compute(F_la.rows(x, ctx.per_token))
         g = _compute(F_la.rows(grad, ctx.per_token))
-        n = (r - mean) * rstd
-        q = g * r * F_la.scale_grad(n, ctx.kind)
+        n = (r - mean).mul_(rstd)
+        s, ds = F_la.scale_and_grad(n, ctx.kind)
+        q = ds.mul_(r).mul_(g)
         c = r.shape[1] - int(ctx.unbiased)
-        qn = (q * n).sum(1, keepdim=True) / c
-        dx = g * F_la.scale(n, ctx.kind) + rstd * (
-            q - q.mean(1, keepdim=True) - n * qn)
+        qn = (q * n).sum(1, keepdim=True).div_(c)
+        mean_q = q.mean(1, keepdim=True)
+        dx = q.sub_(mean_q).sub_(n.mul_(qn)).mul_(rstd).addcmul_(g, s)
         return dx.view(x.shape).to(x.dtype), None, None, None, None
 
 
