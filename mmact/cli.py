@@ -4,7 +4,7 @@ import sys
 from typing import List, Optional
 
 from .registry import list_activations
-from .visualization import plot_activations
+from .visualization import plot_activations, plot_checkpoint_ditac
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -27,6 +27,12 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_ckpt(args: argparse.Namespace) -> int:
+    layers = plot_checkpoint_ditac(args.checkpoint, args.out)
+    print(f'wrote {args.out} ({len(layers)} DiTAC layers)')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m mmact',
                                      description=__doc__)
@@ -44,6 +50,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_plot.add_argument('--xmin', type=float, default=-4.0)
     p_plot.add_argument('--xmax', type=float, default=4.0)
     p_plot.set_defaults(func=_plot)
+    p_ckpt = sub.add_parser(
+        'plot-ckpt', help='draw the DiTAC layers learned in a checkpoint')
+    p_ckpt.add_argument('checkpoint')
+    p_ckpt.add_argument('--out', required=True, help='image file to write')
+    p_ckpt.set_defaults(func=_plot_ckpt)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

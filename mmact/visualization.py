@@ -85,3 +85,49 @@ def plot_activations(specs: Sequence[str],
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return labels
+
+
+def plot_checkpoint_ditac(checkpoint: str, out: str,
+                          x_range: Tuple[float, float] = (-3.0, 3.0),
+                          points: int = 601) -> List[str]:
+    """Draw every DiTAC layer learned in an mmengine (or plain state_dict)
+    checkpoint, with GELU for reference. Returns the layer names."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from .modules.ditac import VARIANT_CLASSES
+
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = state.get('state_dict', state)
+    layers = [k[:-len('._extra_state')] for k, v in state.items()
+              if k.endswith('._extra_state') and isinstance(v, dict)
+              and v.get('basis', '').startswith('vertex-velocity')]
+    if not layers:
+        raise ValueError(f'{checkpoint} holds no DiTAC layer')
+    x = torch.linspace(*x_range, points, dtype=torch.float64)
+    fig, (ax_f, ax_v) = plt.subplots(1, 2, figsize=(12, 4.8))
+    cmap = plt.get_cmap('viridis')
+    for k, name in enumerate(layers):
+        extra = state[f'{name}._extra_state']
+        cls = VARIANT_CLASSES[extra['variant']]
+        act = cls(a=extra['a'], b=extra['b'], num_cells=extra['num_cells'])
+        act.load_state_dict({'theta': state[f'{name}.theta'],
+                             '_extra_state': extra})
+        y, _ = curve(act, x)
+        color = cmap(k / max(1, len(layers) - 1))
+        ax_f.plot(x.numpy(), y.numpy(), color=color, lw=1, label=name)
+        u = torch.linspace(0, 1, 201)
+        ax_v.plot(u.numpy(), act.velocity(u).numpy(), color=color, lw=1)
+    ax_f.plot(x.numpy(), torch.nn.functional.gelu(x).numpy(), 'k--', lw=1.5,
+              label='GELU')
+    ax_f.set_title(f'learned DiTAC curves ({len(layers)} layers)')
+    ax_v.set_title('CPA velocity fields v_θ(u) on Ω = [0, 1]')
+    for ax in (ax_f, ax_v):
+        ax.grid(alpha=0.3)
+    if len(layers) <= 12:
+        ax_f.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return layers

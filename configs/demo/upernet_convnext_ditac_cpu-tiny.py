@@ -1,9 +1,10 @@
 # The embedded main job: configs/upernet_convnext_ditac.py on the generated
 # ADE20K-layout data (tools/generate_data.py ade20k), CPU-sized: 64x64
-# crops, 40 iterations, no pretrained download, fp32.
+# crops, 40 iterations, no pretrained download, fp32. The data root comes
+# from one place: $ADE20K_ROOT, else the generated data's default folder.
 _base_ = ['../upernet_convnext_ditac.py']
 crop_size = (64, 64)
-data_root = 'data/ade/ADEChallengeData2016'
+data_root = '{{$ADE20K_ROOT:data/ade/ADEChallengeData2016}}'
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(init_cfg=None, drop_path_rate=0.0),

@@ -198,3 +198,7 @@ class InfDiTAC(DiTACBase):
     """inf-DiTAC: the warp on [a, b] with a free boundary velocity, and the
     edge cells' affine flows continued to ±∞ (θ = 0: identity)."""
     variant = 'inf'
+
+
+VARIANT_CLASSES = {cls.variant: cls for cls in (DiTAC, GEDiTAC, LDiTAC,
+                                                 InfDiTAC)}
