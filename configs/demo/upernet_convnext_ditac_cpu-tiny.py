@@ -42,3 +42,4 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=40, val_interval=40)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=40))
+randomness = dict(seed=0)
