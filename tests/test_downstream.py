@@ -54,3 +54,42 @@ def test_missing_data_root_fails_clearly(tmp_path):
                 env=dict(ADE20K_ROOT=str(tmp_path / 'nowhere')))
     assert run.returncode != 0
     assert 'does not exist' in run.stderr and 'generate_data' in run.stderr
+
+
+def test_resume_continues_like_an_uninterrupted_run(ade, tmp_path):
+    """Kill after 2 iterations, resume to 4: same parameters as 4 straight.
+
+    Augmentation and dropout are switched off: mmengine re-seeds on resume
+    but does not restore the RNG position, so random ops would differ."""
+    import torch
+    config = tmp_path / 'deterministic.py'
+    config.write_text(
+        f"_base_ = ['{ROOT / CONFIG}']\n"
+        "train_dataloader = dict(batch_size=2, sampler=dict(shuffle=False),"
+        " dataset=dict(pipeline=[dict(type='LoadImageFromFile'),"
+        " dict(type='LoadAnnotations', reduce_zero_label=True),"
+        " dict(type='Resize', scale=(64, 64), keep_ratio=False),"
+        " dict(type='PackSegInputs')]))\n"
+        "model = dict(decode_head=dict(dropout_ratio=0.0),"
+        " auxiliary_head=dict(dropout_ratio=0.0))\n")
+    env = dict(ADE20K_ROOT=ade)
+    common = ['train_cfg.val_interval=100',
+              'default_hooks.checkpoint.interval=2']
+    full = _tool('train', str(config), '--work-dir', str(tmp_path / 'full'),
+                 '--cfg-options', 'train_cfg.max_iters=4', *common, env=env)
+    assert full.returncode == 0, full.stderr[-3000:]
+    part = tmp_path / 'part'
+    first = _tool('train', str(config), '--work-dir', str(part),
+                  '--cfg-options', 'train_cfg.max_iters=2', *common, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = _tool('train', str(config), '--work-dir', str(part), '--resume',
+                    '--cfg-options', 'train_cfg.max_iters=4', *common,
+                    env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = torch.load(tmp_path / 'full' / 'iter_4.pth', weights_only=False)
+    b = torch.load(part / 'iter_4.pth', weights_only=False)
+    assert b['meta']['iter'] == 4
+    for key, value in a['state_dict'].items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(b['state_dict'][key], value,
+                                       rtol=1e-5, atol=1e-6, msg=key)
