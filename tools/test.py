@@ -4,46 +4,31 @@
         [--show-dir DIR] [--tta] [--cfg-options k=v ...] [--launcher ...]
 """
 import argparse
-import os
-import os.path as osp
 
-# See tools/train.py: the tools read mmengine checkpoints the user made.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+from mmengine.config import Config
+from mmengine.runner import Runner
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import mmact  # noqa: E402,F401  (registers the activations and hooks)
-from mmact.openmmlab.config_checks import check_config  # noqa: E402
+import mmact  # noqa: F401  (registers the activations and hooks)
+from mmact.openmmlab.launch import (add_common_args,
+                                    allow_mmengine_checkpoints, check_config,
+                                    load_config)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a model with mmact')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump raw predictions to this .pkl')
     parser.add_argument('--show-dir', help='save drawn predictions here')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (config tta_model)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')
@@ -72,8 +57,8 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def main() -> None:
-    runner = Runner.from_cfg(build_config(parse_args()))
-    runner.test()
+    allow_mmengine_checkpoints()
+    Runner.from_cfg(build_config(parse_args())).test()
 
 
 if __name__ == '__main__':

@@ -47,27 +47,31 @@ if triton is not None:
         return s, ds
 
     @triton.jit
-    def _la_fwd_kernel(x_ptr, y_ptr, mean_ptr, rstd_ptr, D,
-                       KIND: tl.constexpr, BLOCK: tl.constexpr):
+    def _row_block(x_ptr, mean_ptr, rstd_ptr, D, BLOCK: tl.constexpr):
+        # This program's block of its row: offsets, mask, x, n and 1/std.
         row = tl.program_id(0)
         cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
         mask = cols < D
         offs = row.to(tl.int64) * D + cols
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        n = (x - tl.load(mean_ptr + row)) * tl.load(rstd_ptr + row)
+        rstd = tl.load(rstd_ptr + row)
+        n = (x - tl.load(mean_ptr + row)) * rstd
+        return row, offs, mask, x, n, rstd
+
+    @triton.jit
+    def _la_fwd_kernel(x_ptr, y_ptr, mean_ptr, rstd_ptr, D,
+                       KIND: tl.constexpr, BLOCK: tl.constexpr):
+        row, offs, mask, x, n, rstd = _row_block(x_ptr, mean_ptr, rstd_ptr,
+                                                 D, BLOCK)
         s, ds = _scale_tl(n, KIND)
         tl.store(y_ptr + offs, (x * s).to(y_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit
     def _la_bwd_reduce_kernel(x_ptr, g_ptr, mean_ptr, rstd_ptr, sums_ptr, D,
                               KIND: tl.constexpr, BLOCK: tl.constexpr):
-        row = tl.program_id(0)
-        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        mask = cols < D
-        offs = row.to(tl.int64) * D + cols
-        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        row, offs, mask, x, n, rstd = _row_block(x_ptr, mean_ptr, rstd_ptr,
+                                                 D, BLOCK)
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        n = (x - tl.load(mean_ptr + row)) * tl.load(rstd_ptr + row)
         s, ds = _scale_tl(n, KIND)
         q = g * x * ds
         tl.atomic_add(sums_ptr + row * 2, tl.sum(q, axis=0))
@@ -76,14 +80,9 @@ if triton is not None:
     @triton.jit
     def _la_bwd_kernel(x_ptr, g_ptr, dx_ptr, mean_ptr, rstd_ptr, sums_ptr, D,
                        c, KIND: tl.constexpr, BLOCK: tl.constexpr):
-        row = tl.program_id(0)
-        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-        mask = cols < D
-        offs = row.to(tl.int64) * D + cols
-        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        row, offs, mask, x, n, rstd = _row_block(x_ptr, mean_ptr, rstd_ptr,
+                                                 D, BLOCK)
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        rstd = tl.load(rstd_ptr + row)
-        n = (x - tl.load(mean_ptr + row)) * rstd
         s, ds = _scale_tl(n, KIND)
         q = g * x * ds
         mean_q = tl.load(sums_ptr + row * 2) / D
