@@ -126,3 +126,20 @@ def test_no_decay_keys_cover_acon_parameters():
     for name in ('p1', 'p2', 'beta'):
         assert decay[id(getattr(model.activate, name))] == 0.0
     assert decay[id(model.conv.weight)] == 1e-4
+
+
+def test_memory_lean_op_matches_autograd_and_saves_only_inputs():
+    from mmact.ops.acon import acon_c as acon_c_op
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    shapes = [(1, 3, 1, 1), (1, 3, 1, 1), (2, 3, 1, 1)]  # β per sample
+    params = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    assert torch.autograd.gradcheck(
+        acon_c_op, (x.clone().requires_grad_(True),
+                    *[p.clone().requires_grad_(True) for p in params]))
+    torch.testing.assert_close(acon_c_op(x, *params), acon_c(x, *params))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t.numel()) or t, lambda t: t):
+        AconC(num_channels=3)(x.float().requires_grad_(True))
+    assert sorted(saved) == [3, 3, 3, x.numel()]

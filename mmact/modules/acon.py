@@ -4,7 +4,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..functional import acon_c
+from ..ops.acon import acon_c
 from ..registry import register_activation
 from .channelwise import CHANNELS_LAST, ChannelwiseActivation
 
@@ -37,7 +37,8 @@ class AconA(_Acon):
         self.channel_parameter('beta', 1.0)
 
     def forward(self, x: Tensor) -> Tensor:
-        return acon_c(x, 1.0, 0.0, self.broadcast(self.beta, x))
+        one = x.new_ones(())
+        return acon_c(x, one, one * 0, self.broadcast(self.beta, x))
 
 
 @register_activation('AconB', family='acon', learnable='yes',
@@ -51,7 +52,7 @@ class AconB(_Acon):
         self.channel_parameter('beta', 1.0)
 
     def forward(self, x: Tensor) -> Tensor:
-        return acon_c(x, 1.0, self.broadcast(self.p2, x),
+        return acon_c(x, x.new_ones(()), self.broadcast(self.p2, x),
                       self.broadcast(self.beta, x))
 
 
