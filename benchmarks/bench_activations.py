@@ -144,10 +144,14 @@ def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
             t_act.append(fwd_bwd_ms(act, x, grad))
         g_ms, a_ms = statistics.median(t_gelu), statistics.median(t_act)
         mem_gelu, mem_act = saved_bytes(gelu, x), saved_bytes(act, x)
+        # Element-wise traffic: forward reads x, writes y; backward reads x
+        # and grad_y, writes grad_x (GELU's traffic, the physical floor).
+        traffic = 5 * base.numel() * base.element_size()
         rows.append(dict(name=name, numel=base.numel(), dtype=str(dtype)[6:],
                          device=str(device), gelu_ms=round(g_ms, 3),
                          act_ms=round(a_ms, 3),
                          time_ratio=round(a_ms / g_ms, 2),
+                         gbps=round(traffic / a_ms / 1e6, 1),
                          saved_mb=round(mem_act / 2**20, 2),
                          memory_ratio=round(mem_act / mem_gelu, 3)))
         print(f"{name:>10}: {a_ms:8.2f} ms vs GELU {g_ms:7.2f} ms "
@@ -163,7 +167,8 @@ def machine(device: str) -> str:
             f'{torch.get_num_threads()} threads')
 
 
-def write(rows: List[dict], device: str, name: str = '') -> Path:
+def write(rows: List[dict], device: str, name: str = '',
+          peak_gbps: float = 0.0) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / (name or f"activations_{device.split(':')[0]}")
     with open(stem.with_suffix('.csv'), 'w', newline='') as f:
@@ -173,12 +178,14 @@ def write(rows: List[dict], device: str, name: str = '') -> Path:
     lines = [
         f'Machine: {machine(device)}; torch {torch.__version__}; '
         f'{rows[0]["numel"]} {rows[0]["dtype"]} elements, forward + backward',
-        '', '| activation | ms | GELU ms | time / GELU | saved MiB | '
-        'saved / GELU |', '|---|---|---|---|---|---|'
+        '', '| activation | ms | GELU ms | time / GELU | GB/s | of peak | '
+        'saved MiB | saved / GELU |', '|---|---|---|---|---|---|---|---|'
     ]
-    lines += [f"| {r['name']} | {r['act_ms']} | {r['gelu_ms']} | "
-              f"{r['time_ratio']} | {r['saved_mb']} | {r['memory_ratio']} |"
-              for r in rows]
+    for r in rows:
+        share = f"{r['gbps'] / peak_gbps:.2f}" if peak_gbps else '-'
+        lines.append(f"| {r['name']} | {r['act_ms']} | {r['gelu_ms']} | "
+                     f"{r['time_ratio']} | {r['gbps']} | {share} | "
+                     f"{r['saved_mb']} | {r['memory_ratio']} |")
     stem.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return stem
@@ -192,6 +199,9 @@ def main() -> None:
     parser.add_argument('--dtype', default='float32',
                         choices=['float32', 'float16', 'bfloat16'])
     parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--peak-gbps', type=float, default=0.0,
+                        help="the device's memory bandwidth (e.g. ~3000 for "
+                        'an H100), to report achieved bandwidth as a fraction')
     parser.add_argument('--out', default='',
                         help='result file stem under benchmarks/results '
                         '(default: activations_<device>)')
@@ -201,7 +211,8 @@ def main() -> None:
             mmact.get_activation(name)  # fail early, with suggestions
     rows = run(args.names, args.numel, args.device,
                getattr(torch, args.dtype), args.repeats)
-    print(f'wrote {write(rows, args.device, args.out)}.csv/.md')
+    print(f'wrote {write(rows, args.device, args.out, args.peak_gbps)}'
+          '.csv/.md')
 
 
 if __name__ == '__main__':
