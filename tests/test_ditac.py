@@ -206,3 +206,20 @@ def test_checkpoint_carries_settings_and_round_trips(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], check=True,
                          capture_output=True, text=True).stdout
     assert float(out.strip().splitlines()[-1]) == act(x).double().sum().item()
+
+
+@pytest.mark.slow
+def test_compiles_without_graph_breaks():
+    """torch.compile(fullgraph=True) traces the table build and the op
+    (slow: minutes of compilation on 2 CPU cores; run with -m slow)."""
+    torch.manual_seed(0)
+    act = DiTAC(init='prior', num_cells=4, table_size=64)
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    y = torch.compile(act, fullgraph=True)(x)
+    y.square().sum().backward()
+    grad_x, grad_theta = x.grad.clone(), act.theta.grad.clone()
+    x.grad, act.theta.grad = None, None
+    act(x).square().sum().backward()
+    torch.testing.assert_close(grad_x, x.grad)
+    torch.testing.assert_close(grad_theta, act.theta.grad, rtol=1e-4,
+                               atol=1e-5)

@@ -95,11 +95,15 @@ class DiTACBase(nn.Module):
         """(T, dT/dθ) on θ's device; cached until θ changes in any way
         (optimizer step, load_state_dict, in-place edit, reassignment)."""
         theta = self.theta
+        dtype = torch.float64 if theta.dtype == torch.float64 \
+            else torch.float32
+        if torch.compiler.is_compiling():  # traced: no Python-side cache
+            return F_ditac.build_table(theta.detach(), self.num_cells,
+                                       self.table_size, self.variant,
+                                       with_grad, dtype)
         key = (theta.data_ptr(), theta._version, theta.device, theta.dtype)
         cached_key, T, J = self._cache
         if cached_key != key or (with_grad and J is None):
-            dtype = torch.float64 if theta.dtype == torch.float64 \
-                else torch.float32
             T, J = F_ditac.build_table(theta.detach(), self.num_cells,
                                        self.table_size, self.variant,
                                        with_grad, dtype)
