@@ -4,9 +4,12 @@
 """
 import argparse
 
-from mmact.datasets import make_ade20k
+from mmact.datasets import make_ade20k, make_cityscapes
 
-GENERATORS = {'ade20k': (make_ade20k, 'data/ade/ADEChallengeData2016')}
+GENERATORS = {
+    'ade20k': (make_ade20k, 'data/ade/ADEChallengeData2016'),
+    'cityscapes': (make_cityscapes, 'data/cityscapes'),
+}
 
 
 def main() -> None:
@@ -20,8 +23,10 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     make, default_root = GENERATORS[args.dataset]
+    size = args.size if args.dataset == 'ade20k' else (args.size,
+                                                       2 * args.size)
     root = make(args.root or default_root, train=args.train, val=args.val,
-                size=args.size, seed=args.seed)
+                size=size, seed=args.seed)
     print(f'wrote {args.dataset} to {root}')
 
 

@@ -1,4 +1,4 @@
 """Small generated datasets in the exact on-disk layouts of real ones."""
-from .synthetic import make_ade20k
+from .synthetic import make_ade20k, make_cityscapes
 
-__all__ = ['make_ade20k']
+__all__ = ['make_ade20k', 'make_cityscapes']

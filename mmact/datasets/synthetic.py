@@ -58,3 +58,30 @@ def make_ade20k(root: str, train: int = 16, val: int = 8, size: int = 128,
             cv2.imwrite(osp.join(img_dir, name + '.jpg'), image)
             cv2.imwrite(osp.join(ann_dir, name + '.png'), label)
     return root
+
+
+def make_cityscapes(root: str, train: int = 8, val: int = 4,
+                    size: Tuple[int, int] = (64, 128), num_classes: int = 8,
+                    seed: int = 0) -> str:
+    """Cityscapes layout: leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>
+    _leftImg8bit.png and gtFine/{train,val}/<city>/..._gtFine_labelTrainIds
+    .png (train ids 0..num_classes-1 of the 19, 255 = ignore). Returns
+    ``root``."""
+    rng = np.random.default_rng(seed)
+    palette = _palette(num_classes, rng)
+    height, width = size
+    for split, count, city in (('train', train, 'aachen'),
+                               ('val', val, 'frankfurt')):
+        img_dir = osp.join(root, 'leftImg8bit', split, city)
+        ann_dir = osp.join(root, 'gtFine', split, city)
+        os.makedirs(img_dir, exist_ok=True)
+        os.makedirs(ann_dir, exist_ok=True)
+        for i in range(count):
+            image, label = _scene(max(size), num_classes, palette, rng)
+            image, label = image[:height, :width], label[:height, :width]
+            train_ids = np.where(label == 0, 255, label - 1).astype(np.uint8)
+            stem = f'{city}_{i:06d}_000019'
+            cv2.imwrite(osp.join(img_dir, f'{stem}_leftImg8bit.png'), image)
+            cv2.imwrite(osp.join(ann_dir, f'{stem}_gtFine_labelTrainIds.png'),
+                        train_ids)
+    return root
