@@ -45,17 +45,22 @@ def test_runner_trains_inferred_per_channel_parameters(tmp_path, act_cfg,
         assert torch.equal(ckpt['state_dict'][name], params[name].detach())
 
 
+def _ddp_backward_grads():
+    model = DistributedDataParallel(
+        ToyClassifier(dict(type='SwishBeta', per_channel=True)))
+    x = torch.stack([d['inputs'] for d in toy_data(4)])
+    model(x).sum().backward()
+    return [p.grad for n, p in model.named_parameters() if n.endswith('beta')]
+
+
 def test_ddp_accepts_inferred_parameters(tmp_path):
     dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg',
                             rank=0, world_size=1)
     try:
-        model = DistributedDataParallel(
-            ToyClassifier(dict(type='SwishBeta', per_channel=True)))
-        batch = toy_data(4)
-        x = torch.stack([d['inputs'] for d in batch])
-        model(x).sum().backward()
-        grads = [p.grad for n, p in model.named_parameters()
-                 if n.endswith('beta')]
-        assert len(grads) == 2 and all(g is not None for g in grads)
+        # The DDP model (its Reducer holds the process group) is gone when
+        # the helper returns: destroying a gloo group under a live Reducer
+        # can hang in the group's destructor.
+        grads = _ddp_backward_grads()
     finally:
         dist.destroy_process_group()
+    assert len(grads) == 2 and all(g is not None for g in grads)
