@@ -6,7 +6,17 @@ import torch
 from torch import nn
 
 from .modules.channelwise import CHANNELS_LAST, ChannelwiseActivation
+from .modules.ditac import VARIANT_CLASSES
 from .registry import build_activation
+
+
+def _pyplot():
+    # Imported on use (the CLI's list command needs no matplotlib), with a
+    # headless backend.
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def parse_spec(spec: str) -> Tuple[str, Dict]:
@@ -57,9 +67,7 @@ def plot_activations(specs: Sequence[str],
     Returns:
         The labels drawn, in order.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     x = torch.linspace(*x_range, points, dtype=torch.float64)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -92,11 +100,7 @@ def plot_checkpoint_ditac(checkpoint: str, out: str,
                           points: int = 601) -> List[str]:
     """Draw every DiTAC layer learned in an mmengine (or plain state_dict)
     checkpoint, with GELU for reference. Returns the layer names."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from .modules.ditac import VARIANT_CLASSES
+    plt = _pyplot()
 
     state = torch.load(checkpoint, map_location='cpu', weights_only=False)
     state = state.get('state_dict', state)

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from ..functional import cpab
 from ..functional import ditac as F_ditac
+from ..ops._backend import compute_dtype
 from ..ops.ditac import DiTACSpec, apply_ditac, ditac_forward, ditac_warp
 from ..registry import register_activation
 from ..utils import check_positive, check_real
@@ -95,19 +96,16 @@ class DiTACBase(nn.Module):
         """(T, dT/dθ) on θ's device; cached until θ changes in any way
         (optimizer step, load_state_dict, in-place edit, reassignment)."""
         theta = self.theta
-        dtype = torch.float64 if theta.dtype == torch.float64 \
-            else torch.float32
-        if torch.compiler.is_compiling():  # traced: no Python-side cache
-            return F_ditac.build_table(theta.detach(), self.num_cells,
-                                       self.table_size, self.variant,
-                                       with_grad, dtype)
-        key = (theta.data_ptr(), theta._version, theta.device, theta.dtype)
+        compiling = torch.compiler.is_compiling()  # traced: no Python cache
+        key = None if compiling else (theta.data_ptr(), theta._version,
+                                      theta.device, theta.dtype)
         cached_key, T, J = self._cache
-        if cached_key != key or (with_grad and J is None):
+        if compiling or cached_key != key or (with_grad and J is None):
             T, J = F_ditac.build_table(theta.detach(), self.num_cells,
                                        self.table_size, self.variant,
-                                       with_grad, dtype)
-            self._cache = (key, T, J)
+                                       with_grad, compute_dtype(theta))
+            if not compiling:
+                self._cache = (key, T, J)
         return T, J
 
     def forward(self, x: Tensor) -> Tensor:

@@ -4,6 +4,6 @@ from .ditac import DiTACFunction, DiTACSpec, apply_ditac
 from .layeract import LayerActFunction, layer_act
 
 __all__ = [
-    'AconCFunction', 'DiTACFunction', 'DiTACSpec', 'apply_ditac', 'LayerActFunction',
-    'layer_act'
+    'AconCFunction', 'DiTACFunction', 'DiTACSpec', 'apply_ditac',
+    'LayerActFunction', 'layer_act'
 ]

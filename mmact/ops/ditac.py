@@ -4,7 +4,7 @@ Forward reads x and writes y; backward reads x and grad_y and writes
 grad_x. Only x (and the tiny tables) are saved, so the activation memory
 equals GELU's. The θ-gradient never forms per-element d-vectors: it is a
 histogram of the upstream gradient over the table's G bins (two
-``bincount``s: weights (1 - w) and w of the interpolation), multiplied by
+scatter-adds: weights (1 - w) and w of the interpolation), multiplied by
 the G x d table of dT/dθ.
 
 Outside the window the non-``'inf'`` variants need x̃ = x. Instead of a
@@ -26,11 +26,7 @@ from typing import NamedTuple, Tuple
 import torch
 from torch import Tensor
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # CPU-only installs: the PyTorch path serves
-    triton = None
+from ._backend import compute_dtype, tl, triton, use_triton
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -107,7 +103,7 @@ def _multiplier(x: Tensor, warped: Tensor, spec: DiTACSpec,
 
 def ditac_warp(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
     """x̃ for input values, exactly as the forward computes it."""
-    cd = _compute_dtype(x)
+    cd = compute_dtype(x)
     return _locate(x.to(cd), lerp_table(T.to(cd), spec), spec)[2]
 
 
@@ -131,19 +127,11 @@ def _backward_chunk(x: Tensor, g: Tensor, lt: LerpTable, spec: DiTACSpec,
     return gx
 
 
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
-def _use_triton(x: Tensor) -> bool:
-    return triton is not None and x.is_cuda and x.dtype != torch.float64
-
-
 def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
     """y for any x (computed in float32, or float64 for float64 x)."""
-    cd = _compute_dtype(x)
+    cd = compute_dtype(x)
     lt = lerp_table(T.to(cd), spec)
-    if _use_triton(x):
+    if use_triton(x):
         return triton_forward(x, lt, spec)
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
@@ -156,9 +144,9 @@ def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
 def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
                    spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
     """(grad_x, grad_θ) of the interpolated op."""
-    cd = _compute_dtype(x)
+    cd = compute_dtype(x)
     lt = lerp_table(T.to(cd), spec)
-    if _use_triton(x):
+    if use_triton(x):
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
@@ -326,6 +314,6 @@ class DiTACFunction(torch.autograd.Function):
 
 
 def apply_ditac(x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
-          spec: DiTACSpec) -> Tensor:
+                spec: DiTACSpec) -> Tensor:
     """Apply the DiTAC op (autograd-aware in x and θ)."""
     return DiTACFunction.apply(x, theta, T, J, spec)

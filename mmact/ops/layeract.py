@@ -17,20 +17,14 @@ import torch
 from torch import Tensor
 
 from ..functional import layeract as F_la
-
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # CPU-only installs: the PyTorch path serves
-    triton = None
+from ._backend import compute_dtype, tl, triton, use_triton
 
 KINDS = {'silu': 0, 'hard_silu': 1}
 BLOCK = 1024
 
 
 def _compute(t: Tensor) -> Tensor:
-    # fp16/bf16 are computed in float32; float64 stays float64.
-    return t if t.dtype == torch.float64 else t.float()
+    return t.to(compute_dtype(t))
 
 
 if triton is not None:
@@ -121,10 +115,6 @@ def triton_backward(r: Tensor, g: Tensor, mean: Tensor, rstd: Tensor,
     return dx
 
 
-def _use_triton(x: Tensor) -> bool:
-    return triton is not None and x.is_cuda and x.dtype != torch.float64
-
-
 class LayerActFunction(torch.autograd.Function):
     """a = y · s((y - mean) / sqrt(var + α)), statistics per row."""
 
@@ -133,7 +123,7 @@ class LayerActFunction(torch.autograd.Function):
                 per_token: bool) -> Tensor:
         rows = F_la.rows(x, per_token)
         mean, rstd = F_la.statistics(_compute(rows), alpha, unbiased)
-        if _use_triton(x):
+        if use_triton(x):
             out = triton_forward(rows.contiguous(), mean, rstd, kind)
         else:
             r = _compute(rows)
@@ -146,7 +136,7 @@ class LayerActFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, mean, rstd = ctx.saved_tensors
-        if _use_triton(x):
+        if use_triton(x):
             dx = triton_backward(
                 F_la.rows(x, ctx.per_token).contiguous(),
                 F_la.rows(grad.to(x.dtype), ctx.per_token).contiguous(),
