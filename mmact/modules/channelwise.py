@@ -53,9 +53,12 @@ def _signature(module: nn.Module) -> Optional[Tuple[int, int]]:
     return None
 
 
-def feeder_signature(parent: nn.Module) -> Optional[Tuple[int, int]]:
+def feeder_signature(parent: nn.Module,
+                     before: Optional[str] = None
+                     ) -> Optional[Tuple[int, int]]:
     """(channels, channel dim) of what feeds an activation being attached
-    to ``parent``, judged from the children ``parent`` already has."""
+    to ``parent``, judged from the children ``parent`` already has (only
+    those registered before the child ``before``, when given)."""
     order = getattr(parent, 'order', None)
     conv = getattr(parent, 'conv', None)
     if isinstance(order, tuple) and 'act' in order and isinstance(
@@ -67,7 +70,11 @@ def feeder_signature(parent: nn.Module) -> Optional[Tuple[int, int]]:
         if prev == 'norm' and getattr(parent, 'with_norm', False):
             return _signature(getattr(parent, parent.norm_name))
         return conv.out_channels, CHANNELS_FIRST
-    for child in reversed(list(parent._modules.values())):
+    names = list(parent._modules)
+    if before in names:
+        names = names[:names.index(before)]
+    for name in reversed(names):
+        child = parent._modules[name]
         sig = _signature(child) if child is not None else None
         if sig is not None:
             return sig
@@ -212,7 +219,7 @@ class ChannelwiseActivation(nn.Module):
 def _attach_hook(parent: nn.Module, name: str, module) -> None:
     if (isinstance(module, ChannelwiseActivation) and module.per_channel
             and not module._explicit_channels):
-        sig = feeder_signature(parent)
+        sig = feeder_signature(parent, before=name)
         if sig is not None:
             module.set_channels(*sig)
 

@@ -1,8 +1,10 @@
-"""OpenMMLab glue: hooks and optimizer settings (registered on import)."""
+"""OpenMMLab glue: hooks, optimizer settings and the activation swap
+(registered on import)."""
 from .ditac_prior import DiTACPriorHook, ditac_prior_loss
 from .optim import ACTIVATION_PARAM_KEYS, no_decay_custom_keys
+from .swap import activation_swap, summarize, swap_activations
 
 __all__ = [
     'DiTACPriorHook', 'ditac_prior_loss', 'ACTIVATION_PARAM_KEYS',
-    'no_decay_custom_keys'
+    'no_decay_custom_keys', 'activation_swap', 'summarize', 'swap_activations'
 ]
