@@ -3,6 +3,7 @@ import os
 from typing import Any, Iterator, Tuple
 
 from ..registry import get_activation
+from .swap import parse_rules
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -35,6 +36,30 @@ def check_activations(cfg) -> None:
             raise KeyError(f'{where}: {exc.args[0]}') from None
 
 
+def _swaps(node: Any, path: str) -> Iterator[Tuple[str, dict]]:
+    if isinstance(node, dict):
+        if node.get('type') == 'ActivationSwap':
+            yield path, node
+        for key, value in node.items():
+            yield from _swaps(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _swaps(value, f'{path}.{i}')
+
+
+def check_swaps(cfg) -> None:
+    """Every ``ActivationSwap`` in the model config has valid rules.
+
+    Raises:
+        KeyError, ValueError: naming the config key and the problem.
+    """
+    for where, node in _swaps(cfg.get('model', {}), 'model'):
+        try:
+            parse_rules(node.get('rules'), node.get('act_cfg'))
+        except (KeyError, ValueError) as exc:
+            raise type(exc)(f'{where}: {exc.args[0]}') from None
+
+
 def check_data_roots(cfg) -> None:
     """Every dataloader's ``data_root`` exists.
 
@@ -55,6 +80,7 @@ def check_data_roots(cfg) -> None:
 
 
 def check_config(cfg) -> None:
-    """All pre-flight checks: activation names, then data roots."""
+    """All pre-flight checks: activation names, swap rules, data roots."""
     check_activations(cfg)
+    check_swaps(cfg)
     check_data_roots(cfg)

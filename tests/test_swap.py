@@ -1,0 +1,210 @@
+"""ActivationSwap on the downstream models that hard-code activations."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import DefaultScope, MODELS
+
+import mmact  # noqa: F401
+from mmact.openmmlab import swap
+from mmact.openmmlab.swap import CallSiteActivation, swap_activations
+
+DITAC = dict(type='DiTAC', init='prior')
+
+
+@pytest.fixture
+def mmdet_scope():
+    import mmdet.models  # noqa: F401
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+
+
+def _resnet(depth=50, **kwargs):
+    from mmdet.models.backbones import ResNet
+    torch.manual_seed(0)
+    model = ResNet(depth=depth, out_indices=(3, ), **kwargs)
+    model.eval()  # mmdet's ResNet.train() returns None
+    return model
+
+
+def _count(model, cls):
+    return sum(isinstance(m, cls) for m in model.modules())
+
+
+def _acts(module):
+    return module.acts if isinstance(module, CallSiteActivation) else [module]
+
+
+def test_bottleneck_relu_split_per_call_site_with_channels():
+    model = _resnet(50)
+    swap_activations(model, [dict(replace='ReLU')], dict(type='ACON-C'))
+    assert _count(model, nn.ReLU) == 0
+    for layer, planes in zip(range(1, 5), (64, 128, 256, 512)):
+        block = getattr(model, f'layer{layer}')[0]
+        assert [a.num_channels for a in _acts(block.relu)] == [
+            planes, planes, 4 * planes]
+    assert model.relu.num_channels == 64  # the stem: fed by norm1
+
+
+def test_swapped_acon_that_is_relu_reproduces_resnet():
+    """ACON-C with p1 = 1, p2 = 0, huge β is ReLU: the swapped ResNet-18
+    computes the original's output, so every call reached an activation of
+    the right size in the right place."""
+    model = _resnet(18)
+    reference = copy.deepcopy(model)
+    swap_activations(model, [dict(replace='ReLU')], dict(type='ACON-C'))
+    assert [a.num_channels for a in _acts(model.layer2[0].relu)] == [128, 128]
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(('.p1', '.p2', '.beta')):
+                p.fill_({'1': 1.0, '2': 0.0, 'a': 1e4}[name[-1]])
+    x = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(model(x)[0], reference(x)[0], rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_every_ditac_in_a_swapped_resnet_gets_a_gradient():
+    model = _resnet(50)
+    model.train()
+    swap_activations(model, [dict(replace='ReLU')], DITAC)
+    thetas = [p for n, p in model.named_parameters() if n.endswith('theta')]
+    assert len(thetas) == 1 + 16 * 3  # stem + three calls per Bottleneck
+    model(torch.randn(2, 3, 32, 32))[0].mean().backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in thetas)
+
+
+def test_with_cp_recompute_reuses_the_same_activations():
+    model = _resnet(18, with_cp=True)
+    model.train()
+    plain = copy.deepcopy(model)
+    for block in plain.modules():
+        if hasattr(block, 'with_cp'):
+            block.with_cp = False
+    for m in (model, plain):
+        swap_activations(m, [dict(replace='ReLU')], DITAC)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    model(x)[0].sum().backward()
+    plain(x)[0].sum().backward()
+    for (n, a), b in zip(model.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=n)
+
+
+def test_deep_stem_and_heads_of_mmseg_pspnet():
+    import mmseg.models  # noqa: F401
+    from mmseg.models.backbones import ResNetV1c
+    model = ResNetV1c(depth=50)
+    assert _count(model, nn.ReLU) == 3 + 16  # deep stem + one per block
+    swap_activations(model, [dict(replace='ReLU')], DITAC)
+    assert _count(model, nn.ReLU) == 0
+    assert all(type(model.stem[i]).__name__ == 'DiTAC' for i in (2, 5, 8))
+
+
+def test_path_filters_limit_the_swap():
+    model = _resnet(18)
+    swap_activations(model, [dict(replace='ReLU', include=['layer1', 'relu'],
+                                  exclude=['layer1.1'])], DITAC)
+    kinds = {name: type(m).__name__ for name, m in model.named_modules()
+             if name.endswith('relu')}
+    assert kinds == {
+        'relu': 'DiTAC', 'layer1.0.relu': 'CallSiteActivation',
+        'layer1.1.relu': 'ReLU', 'layer2.0.relu': 'ReLU',
+        'layer2.1.relu': 'ReLU', 'layer3.0.relu': 'ReLU',
+        'layer3.1.relu': 'ReLU', 'layer4.0.relu': 'ReLU',
+        'layer4.1.relu': 'ReLU'
+    }
+
+
+def test_rpn_functional_relu_is_replaced_only_inside_its_owner(mmdet_scope):
+    from mmdet.models.dense_heads import RPNHead
+    head = RPNHead(in_channels=8, feat_channels=8,
+                   anchor_generator=dict(type='AnchorGenerator', scales=[8],
+                                         ratios=[1.0], strides=[4]))
+    replaced = swap_activations(head, [dict(replace='F.relu')],
+                                dict(type='GELU'))
+    assert [r.path for r in replaced] == ['swapped_relu']
+    x = torch.randn(1, 8, 6, 6)
+    cls_score = head((x, ))[0][0]
+    expected = head.rpn_cls(F.gelu(head.rpn_conv(x)))
+    torch.testing.assert_close(cls_score, expected)
+    # Elsewhere F.relu is still ReLU, also in mmdet's own module namespace.
+    import mmdet.models.dense_heads.rpn_head as rpn_module
+    assert rpn_module.F.relu(torch.tensor([-1.0])).item() == 0.0
+    assert F.relu is torch.nn.functional.relu
+
+
+def test_per_channel_functional_swap_takes_channels_from_a_dry_run(
+        mmdet_scope):
+    from mmdet.models.dense_heads import RPNHead
+    head = RPNHead(in_channels=8, feat_channels=12,
+                   anchor_generator=dict(type='AnchorGenerator', scales=[8],
+                                         ratios=[1.0], strides=[4]))
+    swap_activations(head, [dict(replace='F.relu')], dict(type='PDELU'))
+    assert head.swapped_relu.num_channels == 12
+    head((torch.randn(1, 8, 6, 6), ))[0][0].sum().backward()
+    assert head.swapped_relu.alpha.grad is not None
+
+
+def test_faster_rcnn_swap_counts_and_log(mmdet_scope, tmp_path):
+    from mmengine.config import Config
+    base = tmp_path / 'cfg.py'
+    base.write_text(
+        "_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py']\n")
+    cfg = Config.fromfile(str(base))
+    cfg.model.backbone.init_cfg = None
+    lines = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(swap, 'print_log', lambda msg, **k: lines.append(msg))
+        model = MODELS.build(
+            dict(type='ActivationSwap', model=cfg.model, act_cfg=DITAC,
+                 rules=[dict(replace=['ReLU', 'F.relu'])]))
+    assert type(model).__name__ == 'FasterRCNN'
+    assert _count(model, nn.ReLU) == 0
+    assert len(model.roi_head.bbox_head.relu.acts) == 2  # two shared fcs
+    # FPN's F.relu (relu_before_extra_convs) is not called: not replaced.
+    assert not hasattr(model.neck, 'swapped_relu')
+    summary = '\n'.join(lines)
+    assert 'ActivationSwap: 52 activations replaced' in summary
+    assert 'ReLU -> DiTAC: 51' in summary and 'F.relu -> DiTAC: 1' in summary
+
+
+def test_biggan_output_tanh_swap():
+    import mmagic.models  # noqa: F401
+    from mmagic.models.editors.biggan import BigGANGenerator
+    gen = BigGANGenerator(output_scale=32, noise_size=16, num_classes=0,
+                          base_channels=8, with_shared_embedding=False,
+                          sn_eps=1e-6, init_cfg=dict(type='ortho'))
+    swap_activations(gen, [dict(replace='torch.tanh')],
+                     dict(type='DiTAC', init='prior'))
+    captured = []
+    gen.output_layer.register_forward_hook(
+        lambda m, i, o: captured.append(o))
+    out = gen(torch.randn(2, 16))
+    torch.testing.assert_close(out, gen.swapped_tanh(captured[0]))
+    assert not torch.allclose(out, torch.tanh(captured[0]))
+
+
+@pytest.mark.parametrize('rules,error,match', [
+    ([dict(replace='ReLUU')], KeyError, r"rules\[0\]\.replace.*ReLU"),
+    ([dict(replace='F.relux')], KeyError, 'unknown functional call'),
+    ([dict(type='ReLU')], ValueError, r'unknown keys \[.type.\]'),
+    ([dict(include='backbone')], ValueError, '"replace" is required'),
+    ([dict(replace='ReLU', act_cfg=dict(type='DiTACC'))], KeyError,
+     r'act_cfg: unknown activation .DiTACC.; closest valid names: DiTAC'),
+    ([], ValueError, 'non-empty list'),
+])
+def test_bad_rules_fail_with_the_problem_named(rules, error, match):
+    with pytest.raises(error, match=match):
+        swap_activations(nn.Sequential(nn.ReLU()), rules, DITAC)
+
+
+def test_swapped_checkpoint_round_trip():
+    model = _resnet(18)
+    swap_activations(model, [dict(replace='ReLU')], DITAC)
+    other = _resnet(18)
+    swap_activations(other, [dict(replace='ReLU')], DITAC)
+    other.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(model(x)[0], other(x)[0])
