@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .modules.channelwise import CHANNELS_LAST, ChannelwiseActivation
-from .modules.ditac import VARIANT_CLASSES
+from .modules.ditac import VARIANT_CLASSES, decode_settings
 from .registry import build_activation
 
 
@@ -104,9 +104,9 @@ def plot_checkpoint_ditac(checkpoint: str, out: str,
 
     state = torch.load(checkpoint, map_location='cpu', weights_only=False)
     state = state.get('state_dict', state)
-    layers = [k[:-len('._extra_state')] for k, v in state.items()
-              if k.endswith('._extra_state') and isinstance(v, dict)
-              and v.get('basis', '').startswith('vertex-velocity')]
+    layers = [k[:-len('._extra_state')] for k in state
+              if k.endswith('._extra_state') and k[:-len('_extra_state')] +
+              'theta' in state]
     if not layers:
         raise ValueError(f'{checkpoint} holds no DiTAC layer')
     x = torch.linspace(*x_range, points, dtype=torch.float64)
@@ -114,6 +114,8 @@ def plot_checkpoint_ditac(checkpoint: str, out: str,
     cmap = plt.get_cmap('viridis')
     for k, name in enumerate(layers):
         extra = state[f'{name}._extra_state']
+        if isinstance(extra, torch.Tensor):
+            extra = decode_settings(extra)
         cls = VARIANT_CLASSES[extra['variant']]
         act = cls(a=extra['a'], b=extra['b'], num_cells=extra['num_cells'])
         act.load_state_dict({'theta': state[f'{name}.theta'],

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import mmact
 from mmact.functional import ditac as F_ditac
 from mmact.modules import DiTAC, GEDiTAC, InfDiTAC, LDiTAC
+from mmact.modules.ditac import decode_settings
 from mmact.ops.ditac import apply_ditac
 
 MODULES = {'ditac': DiTAC, 'ge': GEDiTAC, 'leaky': LDiTAC, 'inf': InfDiTAC}
@@ -195,7 +196,9 @@ def test_checkpoint_carries_settings_and_round_trips(tmp_path):
     path = tmp_path / 'ditac.pth'
     torch.save(act.state_dict(), path)
     state = torch.load(path)
-    assert state['_extra_state']['basis'] == 'vertex-velocity-v1'
+    assert decode_settings(state['_extra_state']) == dict(
+        variant='ditac', a=-0.5, b=2.0, num_cells=10,
+        basis='vertex-velocity-v1')
     with pytest.raises(ValueError, match='num_cells=10 vs 8'):
         DiTAC(num_cells=8).load_state_dict(state)
     x = torch.linspace(-3, 3, 257)

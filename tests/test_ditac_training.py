@@ -3,6 +3,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn as nn
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner, load_checkpoint
 from torch.utils.data import DataLoader
@@ -10,6 +11,7 @@ from toy import ToyClassifier, toy_data
 
 import mmact
 from mmact.functional import ditac as F_ditac
+from mmact.modules import DiTAC
 
 
 def _model(seed=0):
@@ -97,3 +99,20 @@ def test_runner_checkpoint_restores_theta_exactly(tmp_path, monkeypatch):
     model.eval(), fresh.eval()
     with torch.no_grad():
         assert torch.equal(model(x), fresh(x))
+
+
+def test_ema_with_buffers_averages_theta_and_keeps_settings():
+    """mmengine's EMA over the whole state_dict (RTMDet's EMAHook) averages
+    θ and carries the settings (an int64 ``_extra_state``) unchanged."""
+    from mmengine.model import ExponentialMovingAverage
+    model = nn.Sequential(nn.Linear(4, 4), DiTAC(init='prior'))
+    ema = ExponentialMovingAverage(model, momentum=0.5, update_buffers=True)
+    start = model[1].theta.detach().clone()
+    ema.update_parameters(model)  # the first update copies
+    with torch.no_grad():
+        model[1].theta.add_(1.0)
+    ema.update_parameters(model)
+    torch.testing.assert_close(ema.module[1].theta, start + 0.5)
+    fresh = nn.Sequential(nn.Linear(4, 4), DiTAC())
+    fresh.load_state_dict(ema.module.state_dict())
+    torch.testing.assert_close(fresh[1].theta, start + 0.5)

@@ -1,32 +1,56 @@
 """Generate a small dataset in a real dataset's on-disk layout.
 
-    python tools/generate_data.py ade20k [--root data/ade/ADEChallengeData2016]
+    python tools/generate_data.py {ade20k,cityscapes,coco,images,conditional}
+        [--root DIR] [--train N] [--val N] [--size PX] [--seed S]
+
+The default roots are the ones mmact's configs read, so a generated set and
+the real dataset are interchangeable by path.
 """
 import argparse
 
-from mmact.datasets import make_ade20k, make_cityscapes
+from mmact.datasets import (make_ade20k, make_cityscapes, make_coco,
+                            make_conditional_images, make_image_folder)
 
+# name: (generator, default root, default image size, what it stands for)
 GENERATORS = {
-    'ade20k': (make_ade20k, 'data/ade/ADEChallengeData2016'),
-    'cityscapes': (make_cityscapes, 'data/cityscapes'),
+    'ade20k': (make_ade20k, 'data/ade/ADEChallengeData2016', 128,
+               'ADE20K (mmseg ADE20KDataset)'),
+    'cityscapes': (make_cityscapes, 'data/cityscapes', 64,
+                   'Cityscapes (mmseg CityscapesDataset), H x 2H'),
+    'coco': (make_coco, 'data/coco', 128, 'COCO 2017 instances (mmdet)'),
+    'images': (make_image_folder,
+               'data/celeba-cropped/cropped_images_aligned_png', 64,
+               'an unconditional image folder (mmagic BasicImageDataset)'),
+    'conditional': (make_conditional_images, 'data/cifar10_png', 32,
+                    'class-labelled images + train.txt (mmagic '
+                    'BasicConditionalDataset)'),
 }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('dataset', choices=sorted(GENERATORS))
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog='; '.join(f'{k}: {v[3]} -> {v[1]}'
+                         for k, v in GENERATORS.items()))
+    parser.add_argument('dataset', choices=list(GENERATORS))
     parser.add_argument('--root', help='output folder (default: the '
                         "configs' data_root)")
-    parser.add_argument('--train', type=int, default=16)
+    parser.add_argument('--train', type=int, default=16,
+                        help='training images (all images for the image '
+                        'sets)')
     parser.add_argument('--val', type=int, default=8)
-    parser.add_argument('--size', type=int, default=128)
+    parser.add_argument('--size', type=int, help='image size in pixels')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
-    make, default_root = GENERATORS[args.dataset]
-    size = args.size if args.dataset == 'ade20k' else (args.size,
-                                                       2 * args.size)
-    root = make(args.root or default_root, train=args.train, val=args.val,
-                size=size, seed=args.seed)
+    make, default_root, default_size, _ = GENERATORS[args.dataset]
+    root = args.root or default_root
+    size = args.size or default_size
+    if args.dataset in ('images', 'conditional'):
+        make(root, count=args.train, size=size, seed=args.seed)
+    else:
+        make(root, train=args.train, val=args.val,
+             size=(size, 2 * size) if args.dataset == 'cityscapes' else size,
+             seed=args.seed)
     print(f'wrote {args.dataset} to {root}')
 
 

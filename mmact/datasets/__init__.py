@@ -1,4 +1,6 @@
 """Small generated datasets in the exact on-disk layouts of real ones."""
-from .synthetic import make_ade20k, make_cityscapes
+from .synthetic import (make_ade20k, make_cityscapes, make_coco,
+                        make_conditional_images, make_image_folder)
 
-__all__ = ['make_ade20k', 'make_cityscapes']
+__all__ = ['make_ade20k', 'make_cityscapes', 'make_coco',
+           'make_conditional_images', 'make_image_folder']

@@ -85,3 +85,118 @@ def make_cityscapes(root: str, train: int = 8, val: int = 4,
             cv2.imwrite(osp.join(ann_dir, f'{stem}_gtFine_labelTrainIds.png'),
                         train_ids)
     return root
+
+
+# The first COCO categories (ids 1..8), so mmdet's CocoDataset, which maps
+# category names to ids, reads the generated json like the real one.
+COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',
+              'train', 'truck')
+
+
+def _objects(size: int, num_classes: int, palette: np.ndarray,
+             rng: np.random.Generator):
+    """(BGR image, [(class 1.., polygon (k, 2) int)]) of separate shapes on
+    a textured background."""
+    image = np.empty((size, size, 3), np.float32)
+    image[:] = rng.integers(0, 60, 3)
+    image += rng.normal(0, 6, image.shape)
+    objects = []
+    for _ in range(rng.integers(1, 4)):
+        cls = int(rng.integers(1, num_classes + 1))
+        w, h = (int(v) for v in rng.integers(size // 6, size // 2, 2))
+        x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
+        if cls % 2:  # odd classes are boxes, even ones ellipses
+            poly = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+        else:
+            poly = cv2.ellipse2Poly((x + w // 2, y + h // 2),
+                                    (w // 2, h // 2), 0, 0, 360, 20)
+        mask = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(mask, [poly.astype(np.int32)], 1)
+        stripes = np.sin(np.arange(size) * (0.3 + 0.1 * cls))[None, :, None]
+        image = np.where(mask[..., None] > 0,
+                         palette[cls].astype(np.float32) + 25 * stripes,
+                         image)
+        objects.append((cls, poly))
+    return np.clip(image, 0, 255).astype(np.uint8), objects
+
+
+def make_coco(root: str, train: int = 16, val: int = 8, size: int = 128,
+              num_classes: int = 8, seed: int = 0) -> str:
+    """COCO 2017 layout: {train,val}2017/<12-digit id>.jpg and
+    annotations/instances_{train,val}2017.json (boxes, polygons, areas; the
+    first ``num_classes`` COCO categories). Returns ``root``."""
+    import json
+    if not 1 <= num_classes <= len(COCO_NAMES):
+        raise ValueError(f'num_classes must be in 1..{len(COCO_NAMES)}, got '
+                         f'{num_classes}')
+    rng = np.random.default_rng(seed)
+    palette = _palette(num_classes, rng)
+    categories = [dict(id=i + 1, name=n, supercategory='thing')
+                  for i, n in enumerate(COCO_NAMES[:num_classes])]
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    image_id = ann_id = 0
+    for split, count in (('train2017', train), ('val2017', val)):
+        os.makedirs(osp.join(root, split), exist_ok=True)
+        images, annotations = [], []
+        for _ in range(count):
+            image_id += 1
+            image, objects = _objects(size, num_classes, palette, rng)
+            name = f'{image_id:012d}.jpg'
+            cv2.imwrite(osp.join(root, split, name), image)
+            images.append(dict(id=image_id, file_name=name, width=size,
+                               height=size))
+            for cls, poly in objects:
+                ann_id += 1
+                x0, y0 = poly.min(0).clip(0, size - 1)
+                x1, y1 = poly.max(0).clip(0, size - 1)
+                annotations.append(dict(
+                    id=ann_id, image_id=image_id, category_id=cls,
+                    bbox=[float(x0), float(y0), float(x1 - x0),
+                          float(y1 - y0)],
+                    area=float(cv2.contourArea(poly.astype(np.float32))),
+                    segmentation=[poly.astype(float).ravel().tolist()],
+                    iscrowd=0))
+        with open(osp.join(root, 'annotations', f'instances_{split}.json'),
+                  'w') as f:
+            json.dump(dict(images=images, annotations=annotations,
+                           categories=categories), f)
+    return root
+
+
+def make_image_folder(root: str, count: int = 32, size: int = 64,
+                      num_classes: int = 4, seed: int = 0) -> str:
+    """An unconditional image set: ``count`` PNG images in one folder (the
+    layout of mmagic's ``BasicImageDataset`` with ``data_prefix=dict(gt=
+    '')``, e.g. CelebA-cropped). Returns ``root``."""
+    make_conditional_images(root, count, size, num_classes, seed,
+                            ann_file=None)
+    return root
+
+
+def make_conditional_images(root: str, count: int = 32, size: int = 32,
+                            num_classes: int = 4, seed: int = 0,
+                            ann_file: str = 'train.txt') -> str:
+    """A class-conditional image set: images/<class>_<i>.png whose shapes
+    have class-dependent colour and texture, and ``ann_file`` with one
+    ``<relative path> <label>`` line per image (mmagic's
+    ``BasicConditionalDataset``; a CIFAR-10 stand-in without its md5-checked
+    pickles). Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    palette = _palette(num_classes, rng)
+    folder = osp.join(root, 'images') if ann_file else root
+    os.makedirs(folder, exist_ok=True)
+    lines = []
+    for i in range(count):
+        label = i % num_classes
+        image, _ = _objects(size, num_classes, palette, rng)
+        # Recolour: every shape of the image takes its class's colour.
+        mask = image.max(-1) > 70
+        image[mask] = np.clip(palette[label + 1].astype(int) +
+                              rng.integers(-15, 15, 3), 0, 255)
+        name = f'{label}_{i:05d}.png'
+        cv2.imwrite(osp.join(folder, name), image)
+        lines.append(f'images/{name} {label}')
+    if ann_file:
+        with open(osp.join(root, ann_file), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+    return root

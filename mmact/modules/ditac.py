@@ -14,6 +14,29 @@ from ..utils import check_positive, check_real
 INITS = ('identity', 'prior')
 # Tag of the θ parametrisation stored in checkpoints (see cpab.basis).
 BASIS = 'vertex-velocity-v1'
+BASES = (BASIS, )
+
+
+def encode_settings(settings: Dict[str, Any]) -> Tensor:
+    """A DiTAC module's settings as the int64 tensor stored in checkpoints
+    (``_extra_state``): variant, cell count and basis as codes, a and b as
+    their exact float64 bits. A tensor, not a dict, so that everything
+    averaging a ``state_dict`` (mmengine's EMA with ``update_buffers``)
+    handles it; an integer one, so averaging copies it unchanged."""
+    ab = torch.tensor([settings['a'], settings['b']], dtype=torch.float64)
+    codes = torch.tensor([
+        F_ditac.VARIANTS.index(settings['variant']), settings['num_cells'],
+        BASES.index(settings['basis'])
+    ])
+    return torch.cat([codes, ab.view(torch.int64)])
+
+
+def decode_settings(state: Tensor) -> Dict[str, Any]:
+    """Inverse of :func:`encode_settings`."""
+    state = state.detach().cpu().to(torch.int64)
+    a, b = state[3:5].view(torch.float64).tolist()
+    return dict(variant=F_ditac.VARIANTS[int(state[0])], a=a, b=b,
+                num_cells=int(state[1]), basis=BASES[int(state[2])])
 
 
 class DiTACBase(nn.Module):
@@ -140,13 +163,18 @@ class DiTACBase(nn.Module):
         theta = self.theta.double()
         return (theta @ precision @ theta).to(self.theta.dtype)
 
-    def get_extra_state(self) -> Dict[str, Any]:
-        # What a checkpoint needs to interpret θ anywhere.
+    def settings(self) -> Dict[str, Any]:
+        """What a checkpoint needs to interpret θ anywhere."""
         return dict(variant=self.variant, a=self.a, b=self.b,
                     num_cells=self.num_cells, basis=BASIS)
 
-    def set_extra_state(self, state: Dict[str, Any]) -> None:
-        mine = self.get_extra_state()
+    def get_extra_state(self) -> Tensor:
+        return encode_settings(self.settings())
+
+    def set_extra_state(self, state: Any) -> None:
+        if isinstance(state, Tensor):
+            state = decode_settings(state)
+        mine = self.settings()
         diff = {k: (state.get(k), v) for k, v in mine.items()
                 if state.get(k) != v}
         if diff:

@@ -1,0 +1,4 @@
+_base_ = ['./rtmdet_tiny-silu_8xb32-300e_coco.py']
+act_cfg = dict(type='DiTAC', init='identity')
+model = dict(backbone=dict(act_cfg=act_cfg), neck=dict(act_cfg=act_cfg),
+             bbox_head=dict(act_cfg=act_cfg))
