@@ -59,18 +59,22 @@ def test_config_trains_and_evaluates_on_cpu(config, data_roots, tmp_path):
                      data_root=data_roots(folder), size=64,
                      work_dir=str(tmp_path))
     runner = Runner.from_cfg(cfg)
+    relu_calls = []
+    for m in runner.model.modules():
+        if isinstance(m, nn.ReLU):
+            m.register_forward_hook(lambda *a: relu_calls.append(1))
     runner.train()
     assert runner.iter >= 1
     assert (tmp_path / 'last_checkpoint').exists()
     baseline = DATA[folder][2]
-    variant = Path(config).stem.split('_')[
-        0 if folder in ('dcgan', 'biggan') else 1]
-    kinds = {type(m).__name__ for m in runner.model.modules()}
-    if variant.endswith(baseline.lower()):
+    if any(part.endswith('-' + baseline.lower())
+           for part in Path(config).stem.split('_')):
         return
-    if folder in ('pspnet', 'retinanet', 'faster_rcnn'):
-        # The swap leaves no nn.ReLU and no F.relu call anywhere.
-        assert not any(isinstance(m, nn.ReLU) for m in runner.model.modules())
-    if folder in ('convnext', 'swin', 'rtmdet'):
-        assert baseline not in kinds or folder == 'swin'
+    kinds = {type(m).__name__ for m in runner.model.modules()}
     assert kinds & {'DiTAC', 'LDiTAC', 'LASiLU', 'AconC', 'MetaAconC'}
+    if folder in ('pspnet', 'retinanet', 'faster_rcnn'):
+        # The swap leaves no ReLU module that runs (RetinaHead builds one it
+        # never calls; the swap leaves that one).
+        assert not relu_calls
+    if folder in ('convnext', 'rtmdet'):
+        assert baseline not in kinds

@@ -87,10 +87,9 @@ def make_cityscapes(root: str, train: int = 8, val: int = 4,
     return root
 
 
-# The first COCO categories (ids 1..8), so mmdet's CocoDataset, which maps
-# category names to ids, reads the generated json like the real one.
-COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',
-              'train', 'truck')
+# COCO's 80 category ids (1..90 with gaps); objects use the first few.
+COCO_IDS = tuple(i for i in range(1, 91) if i not in (
+    12, 26, 29, 30, 45, 66, 68, 69, 71, 83))
 
 
 def _objects(size: int, num_classes: int, palette: np.ndarray,
@@ -123,16 +122,21 @@ def _objects(size: int, num_classes: int, palette: np.ndarray,
 def make_coco(root: str, train: int = 16, val: int = 8, size: int = 128,
               num_classes: int = 8, seed: int = 0) -> str:
     """COCO 2017 layout: {train,val}2017/<12-digit id>.jpg and
-    annotations/instances_{train,val}2017.json (boxes, polygons, areas; the
-    first ``num_classes`` COCO categories). Returns ``root``."""
+    annotations/instances_{train,val}2017.json (boxes, polygons, areas; all
+    80 categories with their real ids and names, as mmdet's CocoDataset and
+    CocoMetric expect; objects of the first ``num_classes``). Returns
+    ``root``."""
     import json
-    if not 1 <= num_classes <= len(COCO_NAMES):
-        raise ValueError(f'num_classes must be in 1..{len(COCO_NAMES)}, got '
+
+    from mmdet.datasets import CocoDataset
+    names = CocoDataset.METAINFO['classes']
+    if not 1 <= num_classes <= len(names):
+        raise ValueError(f'num_classes must be in 1..{len(names)}, got '
                          f'{num_classes}')
     rng = np.random.default_rng(seed)
     palette = _palette(num_classes, rng)
-    categories = [dict(id=i + 1, name=n, supercategory='thing')
-                  for i, n in enumerate(COCO_NAMES[:num_classes])]
+    categories = [dict(id=i, name=n, supercategory='thing')
+                  for i, n in zip(COCO_IDS, names)]
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     image_id = ann_id = 0
     for split, count in (('train2017', train), ('val2017', val)):
@@ -150,7 +154,8 @@ def make_coco(root: str, train: int = 16, val: int = 8, size: int = 128,
                 x0, y0 = poly.min(0).clip(0, size - 1)
                 x1, y1 = poly.max(0).clip(0, size - 1)
                 annotations.append(dict(
-                    id=ann_id, image_id=image_id, category_id=cls,
+                    id=ann_id, image_id=image_id,
+                    category_id=COCO_IDS[cls - 1],
                     bbox=[float(x0), float(y0), float(x1 - x0),
                           float(y1 - y0)],
                     area=float(cv2.contourArea(poly.astype(np.float32))),

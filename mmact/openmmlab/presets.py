@@ -135,7 +135,10 @@ def cpu_preset(cfg: Config,
             if data_root is not None and 'data_root' in dataset:
                 dataset['data_root'] = data_root
             _walk(dataset.get('pipeline', []), _shrink(size))
-    _walk(cfg.model.get('data_preprocessor', {}), _shrink(size))
+    # Data preprocessors pad to ``size``; also inside wrappers
+    # (ActivationSwap's ``model``, TTA models).
+    _walk(cfg.model, lambda k, v: _walk(v, _shrink(size))
+          if k == 'data_preprocessor' and isinstance(v, dict) else v)
     if cfg.get('data_preprocessor') is not None:
         _walk(cfg.data_preprocessor, _shrink(size))
     # Sliding-window inference of 512-crops makes no sense on 64-px images.

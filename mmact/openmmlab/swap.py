@@ -388,7 +388,8 @@ def _build(cfg: dict, old: Optional[nn.Module],
 
 @dataclass
 class Replacement:
-    """One replaced activation, for the summary."""
+    """One replaced activation (``count`` calls), or, with ``count == 0``,
+    one left in place because its owner never calls it."""
     path: str
     old: str
     new: str
@@ -398,9 +399,15 @@ class Replacement:
 def _swap_module(owner: nn.Module, path: str, name: str, old: nn.Module,
                  rule: SwapRule) -> Replacement:
     new = _build(rule.act_cfg, old)
+    where = f'{path}.{name}'.lstrip('.')
     if _parametric(new):
         calls = probe_calls(owner, [old])
         shapes = calls[old] if calls else []
+        if calls is not None and not shapes:
+            # e.g. RetinaHead.relu: built, never called. Parameters there
+            # would get no gradient (and break DDP), so it stays.
+            return Replacement(where, type(old).__name__,
+                               rule.act_cfg['type'], 0)
         if len(shapes) > 1:
             new = CallSiteActivation(
                 [_build(rule.act_cfg, old, s) for s in shapes])
@@ -411,8 +418,8 @@ def _swap_module(owner: nn.Module, path: str, name: str, old: nn.Module,
             new = _build(rule.act_cfg, old, shapes[0])
     setattr(owner, name, new)
     count = len(new.acts) if isinstance(new, CallSiteActivation) else 1
-    return Replacement(f'{path}.{name}'.lstrip('.'), type(old).__name__,
-                       rule.act_cfg['type'], count)
+    return Replacement(where, type(old).__name__, rule.act_cfg['type'],
+                       count)
 
 
 def _swap_function(owner: nn.Module, path: str, call: str,
@@ -494,6 +501,8 @@ def summarize(replaced: Sequence[Replacement]) -> str:
     if not replaced:
         return 'ActivationSwap: nothing matched the rules'
     kinds, parts = Counter(), Counter()
+    unused = [r.path for r in replaced if r.count == 0]
+    replaced = [r for r in replaced if r.count > 0]
     for r in replaced:
         kinds[f'{r.old} -> {r.new}'] += r.count
         parts['.'.join(r.path.split('.')[:2])] += r.count
@@ -507,6 +516,9 @@ def summarize(replaced: Sequence[Replacement]) -> str:
         lines.append('  reused modules split into one activation per call: ' +
                      ', '.join(f'{n} x {c} calls' for c, n in split.items()) +
                      f' (e.g. {", ".join(examples)})')
+    if unused:
+        lines.append('  left in place, never called by their owner: ' +
+                     ', '.join(unused))
     return '\n'.join(lines)
 
 
