@@ -3,9 +3,12 @@ import argparse
 import os
 import os.path as osp
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
 from .config_checks import check_config
+from .presets import cpu_preset, set_data_root
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -13,6 +16,21 @@ def allow_mmengine_checkpoints() -> None:
     objects and a message hub that the weights_only loader refuses). The
     tools only read checkpoints the user made or chose."""
     os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+
+def _init_cpu_process_group(cfg: Config) -> None:
+    """torchrun without GPUs: mmengine 0.10.7's init_dist always selects a
+    CUDA device and its DDP wrapper passes a CUDA device id, so the tools
+    start the gloo group themselves (the Runner finds it initialised) and
+    wrap CPU modules without device ids."""
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
+        'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+    if not dist.is_initialized():
+        dist.init_process_group('gloo')
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -23,15 +41,28 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--preset', choices=['cpu'],
+                        help='cpu: the same config CPU-sized (small images, '
+                        'a 2-iteration / 1-epoch schedule, no pretrained '
+                        'downloads, fp32), see mmact.openmmlab.presets')
+    parser.add_argument('--data-root', help='dataset root replacing the '
+                        "config's data_root everywhere (datasets, metric "
+                        'annotation files)')
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """The config with CLI overrides, launcher and work dir applied."""
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
+    if args.preset == 'cpu':
+        cfg = cpu_preset(cfg, data_root=args.data_root)
+    elif args.data_root:
+        set_data_root(cfg, args.data_root)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
+    if args.launcher == 'pytorch' and not torch.cuda.is_available():
+        _init_cpu_process_group(cfg)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg

@@ -78,6 +78,23 @@ def _rebase(old: Optional[str], new: str):
     return fn
 
 
+def set_data_root(cfg: Config, data_root: str) -> Config:
+    """Point every dataset of ``cfg`` (and every path under its old
+    ``data_root``, such as COCO metrics' annotation files) at ``data_root``,
+    in place."""
+    old = cfg.get('data_root')
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'val_evaluator', 'test_evaluator'):
+        if cfg.get(key) is not None:
+            _walk(cfg[key], _rebase(old, data_root))
+    for _, loader in _loaders(cfg):
+        for dataset in _datasets(loader):
+            if 'data_root' in dataset:
+                dataset['data_root'] = data_root
+    cfg.data_root = data_root
+    return cfg
+
+
 def _gan_metrics(cfg: Config, fake_nums: int) -> None:
     """Sample-count-limited metrics without downloaded weights (FID and IS
     fetch Inception weights): SWD on the generator's output size."""
@@ -123,17 +140,11 @@ def cpu_preset(cfg: Config,
         if cfg.get(key) is not None:
             _walk(cfg[key], _shrink(size))
     if data_root is not None:
-        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
-                    'val_evaluator', 'test_evaluator'):
-            if cfg.get(key) is not None:
-                _walk(cfg[key], _rebase(cfg.get('data_root'), data_root))
-        cfg.data_root = data_root
+        set_data_root(cfg, data_root)
     for key, loader in _loaders(cfg):
         loader.update(batch_size=batch_size if key == 'train_dataloader'
                       else 1, num_workers=0, persistent_workers=False)
         for dataset in _datasets(loader):
-            if data_root is not None and 'data_root' in dataset:
-                dataset['data_root'] = data_root
             _walk(dataset.get('pipeline', []), _shrink(size))
     # Data preprocessors pad to ``size``; also inside wrappers
     # (ActivationSwap's ``model``, TTA models).
