@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from mmact.datasets import make_ade20k, make_coco, make_image_folder
