@@ -93,3 +93,13 @@ def test_resume_continues_like_an_uninterrupted_run(ade, tmp_path):
         if isinstance(value, torch.Tensor):
             torch.testing.assert_close(b['state_dict'][key], value,
                                        rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_bad_swap_rule_fails_before_building(tmp_path):
+    run = _tool('train', 'configs/pspnet/pspnet_r50-d8-ditac_4xb2-40k_cityscapes-512x1024.py',
+                '--work-dir', str(tmp_path), '--cfg-options',
+                'model.rules.0.replace=ReLUU')
+    assert run.returncode != 0
+    assert ("model: ActivationSwap rules[0].replace: unknown activation "
+            "'ReLUU'; closest valid names: ReLU") in run.stderr
+    assert not list(tmp_path.glob('*/vis_data'))
