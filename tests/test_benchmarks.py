@@ -1,0 +1,46 @@
+"""The benchmark tools run, resume and report (tiny settings)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+
+import paper_regression  # noqa: E402
+
+
+def test_downstream_matrix_runs_then_resumes(tmp_path):
+    cmd = [sys.executable, 'benchmarks/downstream.py', '--configs',
+           'configs/dcgan/dcgan-relu_*.py', '--seeds', '0', '--iters', '2',
+           '--data-count', '4', '--out', str(tmp_path)]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    cell = json.loads(next(tmp_path.glob('cells/*/result.json')).read_text())
+    assert cell['activation'] == 'relu' and cell['s_per_iter'] > 0
+    assert 'swd/avg' in cell and cell['host_peak_mib'] > 100
+    assert '| dcgan | relu | swd/avg |' in (tmp_path / 'results.md').read_text()
+    assert (tmp_path / 'results.png').stat().st_size > 0
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0 and 'done before:' in again.stdout
+
+
+def test_regression_data_and_training_reduce_the_error():
+    x, y, xt, yt = paper_regression.make_data('sines1d')
+    assert x.shape == (1000, 1) and xt.shape == (1000, 1)
+    torch.testing.assert_close(
+        yt[-1], 0.4 * torch.sin(torch.tensor([19.0])) +
+        0.2 * torch.sin(torch.tensor([23.0])) +
+        0.3 * torch.sin(torch.tensor([29.0])) +
+        0.1 * torch.sin(torch.tensor([31.0])))
+    x, y, xt, yt = paper_regression.make_data('mpg')
+    assert len(x) + len(xt) == 392 and 40 < y.mean() < 200  # horsepower
+    assert paper_regression.r2(yt, yt) == 1.0
+    data = paper_regression.make_data('sines2d')
+    short = paper_regression.train_one('sines2d', 'DiTAC', 1e-2, 5, data, 0)
+    longer = paper_regression.train_one('sines2d', 'DiTAC', 1e-2, 300, data,
+                                         0)
+    assert short['params'] == 2 * 50 + 50 + 51 + 9  # MLP 2-50-1 + θ
+    assert longer['mse'] < short['mse']
