@@ -173,9 +173,10 @@ def test_faster_rcnn_swap_counts_and_log(mmdet_scope, tmp_path):
 def test_biggan_output_tanh_swap():
     import mmagic.models  # noqa: F401
     from mmagic.models.editors.biggan import BigGANGenerator
-    gen = BigGANGenerator(output_scale=32, noise_size=16, num_classes=0,
-                          base_channels=8, with_shared_embedding=False,
-                          sn_eps=1e-6, init_cfg=dict(type='ortho'))
+    with DefaultScope.overwrite_default_scope('mmagic'):
+        gen = BigGANGenerator(output_scale=32, noise_size=16, num_classes=0,
+                              base_channels=8, with_shared_embedding=False,
+                              sn_eps=1e-6, init_cfg=dict(type='ortho'))
     swap_activations(gen, [dict(replace='torch.tanh')],
                      dict(type='DiTAC', init='prior'))
     captured = []
