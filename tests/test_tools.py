@@ -52,7 +52,8 @@ def test_generation_train_and_test(tmp_path):
 
 def test_two_process_ddp_via_dist_script_keeps_ranks_identical(tmp_path):
     """torchrun, 2 CPU processes, gloo: both ranks end with the same
-    parameters (DiTAC θ included), which moved from their start."""
+    parameters (DiTAC θ included), which moved from their start; the
+    checkpoint then evaluates with dist_test.sh."""
     ade = make_ade20k(str(tmp_path / 'ade'), train=4, val=1, size=64)
     work = tmp_path / 'w'
     env = dict(PYTHON=sys.executable, PORT='29517', OMP_NUM_THREADS='1',
@@ -79,3 +80,9 @@ def test_two_process_ddp_via_dist_script_keeps_ranks_identical(tmp_path):
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
     assert any(r0[k].abs().sum() > 0 for k in thetas)  # θ trained from 0
+    log = _run('bash', 'tools/dist_test.sh', str(config),
+               str(work / 'iter_2.pth'), '2', '--work-dir',
+               str(tmp_path / 't'), '--data-root', ade, '--cfg-options',
+               'model.decode_head.norm_cfg.type=BN',
+               'model.auxiliary_head.norm_cfg.type=BN', env=env)
+    assert 'mIoU' in log
