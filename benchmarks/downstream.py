@@ -139,6 +139,7 @@ def run_cell(config: str, seed: int, args, cell: Path,
 
 
 def summarise(results: List[Dict], out: Path) -> None:
+    """results.{csv,json,md,png} from the cells' results."""
     keys = sorted({k for r in results for k in r})
     with open(out / 'results.csv', 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=keys)
@@ -219,21 +220,27 @@ def main() -> None:
     if missing:
         parser.error(f'no such config: {", ".join(missing)}')
     out = (ROOT / args.out).resolve()
-    results = []
+    failed = []
     for config in configs:
         data_root = args.data_root
         if data_root is None and args.preset == 'cpu':
             data_root = generated_data(out, family(config), args.data_count)
         for seed in args.seeds:
             cell = out / 'cells' / f'{Path(config).stem}_seed{seed}'
-            done = cell / 'result.json'
-            if done.exists():
-                results.append(json.loads(done.read_text()))
+            if (cell / 'result.json').exists():
                 print(f'done before: {cell.name}')
                 continue
             print(f'running: {cell.name}', flush=True)
-            results.append(run_cell(config, seed, args, cell, data_root))
-    summarise(results, out)
+            try:
+                run_cell(config, seed, args, cell, data_root)
+            except RuntimeError as exc:  # keep going: the matrix is long
+                print(exc, flush=True)
+                failed.append(cell.name)
+    # The summary covers every finished cell of OUT, from earlier runs too.
+    summarise([json.loads(p.read_text())
+               for p in sorted(out.glob('cells/*/result.json'))], out)
+    if failed:
+        sys.exit(f'{len(failed)} cells failed: {", ".join(failed)}')
 
 
 if __name__ == '__main__':
