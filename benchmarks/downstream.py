@@ -104,7 +104,9 @@ def run_cell(config: str, seed: int, args, cell: Path,
     if data_root:
         cmd += ['--data-root', data_root]
     options = [f'randomness.seed={seed}']
-    if args.iters:
+    if args.iters and args.preset == 'cpu':
+        cmd += ['--preset-iters', str(args.iters)]
+    elif args.iters:
         options += [f'train_cfg.max_iters={args.iters}',
                     f'train_cfg.val_interval={args.iters}',
                     f'default_hooks.checkpoint.interval={args.iters}']

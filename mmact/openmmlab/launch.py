@@ -45,6 +45,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help='cpu: the same config CPU-sized (small images, '
                         'a 2-iteration / 1-epoch schedule, no pretrained '
                         'downloads, fp32), see mmact.openmmlab.presets')
+    parser.add_argument('--preset-iters', type=int, default=2,
+                        help='with --preset cpu: training iterations of '
+                        'iteration-based schedules (default 2)')
     parser.add_argument('--data-root', help='dataset root replacing the '
                         "config's data_root everywhere (datasets, metric "
                         'annotation files)')
@@ -55,7 +58,8 @@ def load_config(args: argparse.Namespace) -> Config:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
     if args.preset == 'cpu':
-        cfg = cpu_preset(cfg, data_root=args.data_root)
+        cfg = cpu_preset(cfg, data_root=args.data_root,
+                         iters=args.preset_iters)
     elif args.data_root:
         set_data_root(cfg, args.data_root)
     if args.cfg_options:

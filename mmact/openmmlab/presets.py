@@ -3,8 +3,9 @@
 :func:`cpu_preset` keeps a config's model, dataset classes, pipelines,
 metrics, hooks and loops — everything the real run exercises — and shrinks
 what only costs time: image sizes (every ``scale`` / ``crop_size`` / pad
-size in the pipelines and the data preprocessor), the schedule, batch sizes,
-worker processes, metric sample counts. Pretrained-weight downloads are
+size in the pipelines and the data preprocessor), the schedule (no warm-up;
+linear decay over the short run), batch sizes, worker processes, metric
+sample counts. Pretrained-weight downloads are
 switched off, SyncBN becomes BN (CPU process groups have no SyncBN) and
 AMP becomes fp32 (mmengine's AMP wrapper is CUDA-only).
 """
@@ -156,13 +157,20 @@ def cpu_preset(cfg: Config,
     _walk(cfg.model, lambda k, v: 'whole' if k == 'mode' and v == 'slide'
           else v)
     train_cfg = cfg.train_cfg
+    # The zoo's warm-ups (hundreds of iterations from ~0) would leave a
+    # short run at lr ~ 0: a short run decays linearly from the base lr
+    # (iteration loops) or keeps it (one epoch).
     if 'max_epochs' in train_cfg or train_cfg.get('by_epoch'):
         train_cfg.update(max_epochs=1, val_interval=1)
         train_cfg.pop('dynamic_intervals', None)
         interval, by_epoch = 1, True
+        cfg.param_scheduler = []
     else:
         train_cfg.update(max_iters=iters, val_interval=iters)
         interval, by_epoch = iters, False
+        if cfg.get('param_scheduler'):
+            cfg.param_scheduler = [dict(type='PolyLR', power=1.0, eta_min=0.0,
+                                        begin=0, end=iters, by_epoch=False)]
     hooks = cfg.get('default_hooks', {})
     if 'checkpoint' in hooks:
         hooks.checkpoint.update(interval=interval, by_epoch=by_epoch)

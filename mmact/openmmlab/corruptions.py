@@ -1,0 +1,96 @@
+"""Test-time image corruptions (ImageNet-C style, the ``imagecorruptions``
+package) as a pipeline transform for any OpenMMLab codebase.
+
+``ImageCorruption`` is registered in mmengine's root ``TRANSFORMS``, so
+mmseg, mmdet and mmpretrain pipelines find it; put it right after
+``LoadImageFromFile``::
+
+    test_pipeline = [dict(type='LoadImageFromFile'),
+                     dict(type='ImageCorruption', corruption='fog',
+                          severity=3), ...]
+
+``tools/robustness.py`` evaluates a checkpoint over corruptions and
+severities and writes the per-corruption / per-group report.
+"""
+import difflib
+from typing import Dict, Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine.registry import TRANSFORMS
+
+# The LayerAct paper's report groups (ImageNet-C's four families plus the
+# four "extra" corruptions of imagecorruptions placed in their family).
+GROUPS: Dict[str, Tuple[str, ...]] = {
+    'Noise': ('gaussian_noise', 'shot_noise', 'impulse_noise',
+              'speckle_noise'),
+    'Blur': ('defocus_blur', 'glass_blur', 'motion_blur', 'zoom_blur',
+             'gaussian_blur'),
+    'Weather': ('snow', 'frost', 'fog', 'brightness', 'spatter'),
+    'Digital': ('contrast', 'elastic_transform', 'pixelate',
+                'jpeg_compression', 'saturate'),
+}
+CORRUPTIONS = tuple(name for names in GROUPS.values() for name in names)
+
+
+def _skimage_compat() -> None:
+    """imagecorruptions 1.1.2 passes ``multichannel=True`` to
+    ``skimage.filters.gaussian``, which scikit-image >= 0.19 renamed to
+    ``channel_axis=-1`` (glass_blur and gaussian_blur fail otherwise)."""
+    from imagecorruptions import corruptions
+    original = corruptions.gaussian
+    if getattr(original, '_mmact_compat', False):
+        return
+
+    def gaussian(image, *args, multichannel=None, **kwargs):
+        if multichannel:
+            kwargs.setdefault('channel_axis', -1)
+        return original(image, *args, **kwargs)
+
+    gaussian._mmact_compat = True
+    corruptions.gaussian = gaussian
+
+
+def corrupt(image: np.ndarray, corruption: str, severity: int) -> np.ndarray:
+    """A corrupted copy of a BGR uint8 image (same shape and dtype)."""
+    from imagecorruptions import corrupt as _corrupt
+    _skimage_compat()
+    rgb = np.ascontiguousarray(image[..., ::-1])
+    out = _corrupt(rgb, corruption_name=corruption, severity=severity)
+    out = np.asarray(out)
+    if out.shape[:2] != image.shape[:2]:  # a few corruptions crop or pad
+        import cv2
+        out = cv2.resize(out, (image.shape[1], image.shape[0]))
+    return np.ascontiguousarray(
+        np.clip(out, 0, 255).astype(np.uint8)[..., ::-1])
+
+
+@TRANSFORMS.register_module()
+class ImageCorruption(BaseTransform):
+    """Corrupt ``results['img']`` (BGR uint8) with one of the 19 corruptions.
+
+    Args:
+        corruption: A name of :data:`CORRUPTIONS` (e.g. ``'fog'``).
+        severity: 1 (mild) to 5 (strong).
+    """
+
+    def __init__(self, corruption: str, severity: int = 3) -> None:
+        if corruption not in CORRUPTIONS:
+            near = difflib.get_close_matches(corruption, CORRUPTIONS, n=3)
+            raise ValueError(f'ImageCorruption: unknown corruption '
+                             f'{corruption!r}; closest: {", ".join(near)} '
+                             f'(all: {", ".join(CORRUPTIONS)})')
+        if severity not in (1, 2, 3, 4, 5):
+            raise ValueError(f'ImageCorruption: severity must be 1..5, got '
+                             f'{severity!r}')
+        self.corruption = corruption
+        self.severity = severity
+
+    def transform(self, results: dict) -> dict:
+        results['img'] = corrupt(results['img'], self.corruption,
+                                 self.severity)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(corruption={self.corruption!r}, '
+                f'severity={self.severity})')
