@@ -173,8 +173,11 @@ def run(task: str, acts: List[str], lrs: List[float], iters: int,
     return rows
 
 
+def _fmt(value, spec: str) -> str:
+    return '—' if value is None else format(value, spec)
+
+
 def markdown(rows: List[Dict], iters: int) -> str:
-    fmt = (lambda v, spec: '—' if v is None else format(v, spec))
     lines = [f'{iters} iterations per run; lr chosen per activation.', '',
              '| task | activation | params | lr | MSE | R² % | paper MSE | '
              'paper R² % |', '|---|---|---|---|---|---|---|---|']
@@ -182,7 +185,7 @@ def markdown(rows: List[Dict], iters: int) -> str:
         lines.append(
             f"| {r['task']} | {r['activation']} | {r['params']} | "
             f"{r['lr']:g} | {r['mse']:.4g} | {r['r2']:.1f} | "
-            f"{fmt(r['paper_mse'], 'g')} | {fmt(r['paper_r2'], '.1f')} |")
+            f"{_fmt(r['paper_mse'], 'g')} | {_fmt(r['paper_r2'], '.1f')} |")
     return '\n'.join(lines) + '\n'
 
 
