@@ -4,7 +4,7 @@ import sys
 from typing import List, Optional
 
 from .registry import list_activations
-from .visualization import plot_activations, plot_checkpoint_ditac
+from .visualization import plot_activations, plot_checkpoint
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -28,8 +28,10 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _plot_ckpt(args: argparse.Namespace) -> int:
-    layers = plot_checkpoint_ditac(args.checkpoint, args.out)
-    print(f'wrote {args.out} ({len(layers)} DiTAC layers)')
+    families = plot_checkpoint(args.checkpoint, args.out)
+    print(f'wrote {args.out} (' + ', '.join(
+        f'{len(layers)} {family} layers'
+        for family, layers in families.items()) + ')')
     return 0
 
 
@@ -51,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_plot.add_argument('--xmax', type=float, default=4.0)
     p_plot.set_defaults(func=_plot)
     p_ckpt = sub.add_parser(
-        'plot-ckpt', help='draw the DiTAC layers learned in a checkpoint')
+        'plot-ckpt', help='draw the DiTAC / ACON-C / PDELU layers learned in '
+        'a checkpoint')
     p_ckpt.add_argument('checkpoint')
     p_ckpt.add_argument('--out', required=True, help='image file to write')
     p_ckpt.set_defaults(func=_plot_ckpt)

@@ -95,45 +95,106 @@ def plot_activations(specs: Sequence[str],
     return labels
 
 
-def plot_checkpoint_ditac(checkpoint: str, out: str,
-                          x_range: Tuple[float, float] = (-3.0, 3.0),
-                          points: int = 601) -> List[str]:
-    """Draw every DiTAC layer learned in an mmengine (or plain state_dict)
-    checkpoint, with GELU for reference. Returns the layer names."""
-    plt = _pyplot()
-
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
-    state = state.get('state_dict', state)
-    layers = [k[:-len('._extra_state')] for k in state
-              if k.endswith('._extra_state') and k[:-len('_extra_state')] +
-              'theta' in state]
-    if not layers:
-        raise ValueError(f'{checkpoint} holds no DiTAC layer')
-    x = torch.linspace(*x_range, points, dtype=torch.float64)
-    fig, (ax_f, ax_v) = plt.subplots(1, 2, figsize=(12, 4.8))
-    cmap = plt.get_cmap('viridis')
-    for k, name in enumerate(layers):
-        extra = state[f'{name}._extra_state']
+def _ditac_layers(state: Dict) -> Dict[str, nn.Module]:
+    layers = {}
+    for key, extra in state.items():
+        name = key[:-len('._extra_state')]
+        if not key.endswith('._extra_state') or name + '.theta' not in state:
+            continue
         if isinstance(extra, torch.Tensor):
             extra = decode_settings(extra)
-        cls = VARIANT_CLASSES[extra['variant']]
-        act = cls(a=extra['a'], b=extra['b'], num_cells=extra['num_cells'])
+        act = VARIANT_CLASSES[extra['variant']](
+            a=extra['a'], b=extra['b'], num_cells=extra['num_cells'])
         act.load_state_dict({'theta': state[f'{name}.theta'],
                              '_extra_state': extra})
-        y, _ = curve(act, x)
-        color = cmap(k / max(1, len(layers) - 1))
-        ax_f.plot(x.numpy(), y.numpy(), color=color, lw=1, label=name)
-        u = torch.linspace(0, 1, 201)
-        ax_v.plot(u.numpy(), act.velocity(u).numpy(), color=color, lw=1)
-    ax_f.plot(x.numpy(), torch.nn.functional.gelu(x).numpy(), 'k--', lw=1.5,
-              label='GELU')
-    ax_f.set_title(f'learned DiTAC curves ({len(layers)} layers)')
-    ax_v.set_title('CPA velocity fields v_θ(u) on Ω = [0, 1]')
-    for ax in (ax_f, ax_v):
+        layers[name] = act
+    return layers
+
+
+def _channel_layers(state: Dict, names: Tuple[str, ...],
+                    act_cfg: Dict) -> Dict[str, nn.Module]:
+    """Layers holding exactly the per-channel parameters ``names`` (ACON-C:
+    p1, p2, beta; PDELU: alpha), rebuilt as ``act_cfg``."""
+    layers = {}
+    for key in state:
+        name = key.rsplit('.', 1)[0]
+        if not key.endswith('.' + names[0]) or name in layers:
+            continue
+        params = {n: state.get(f'{name}.{n}') for n in names}
+        others = [k for k in state if k.startswith(name + '.')
+                  and k[len(name) + 1:] not in names]
+        if any(v is None or v.ndim != 1 for v in params.values()) or others:
+            continue  # e.g. Meta-ACON (its β comes from a generator)
+        act = build_activation(dict(act_cfg,
+                                    num_channels=len(params[names[0]])))
+        act.load_state_dict(params)
+        layers[name] = act
+    return layers
+
+
+def _channel_median_curve(act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The median over channels of a per-channel activation's curves."""
+    act = act.double().eval()
+    with torch.no_grad():
+        y = act(x[:, None].expand(-1, act.num_channels).contiguous())
+    return y.median(dim=1).values
+
+
+def plot_checkpoint(checkpoint: str, out: str,
+                    x_range: Tuple[float, float] = (-3.0, 3.0),
+                    points: int = 601) -> Dict[str, List[str]]:
+    """Draw the learned activations of an mmengine (or plain state_dict)
+    checkpoint: DiTAC curves per layer and their CPA velocity fields,
+    ACON-C and PDELU curves per layer (median over channels), with GELU /
+    ReLU for reference. Returns the layer names per family.
+
+    PDELU's ``t`` is not a parameter and not in checkpoints: the curves
+    assume the default 0.9.
+    """
+    plt = _pyplot()
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = state.get('state_dict', state)
+    families = {
+        'DiTAC': _ditac_layers(state),
+        'ACON-C': _channel_layers(state, ('p1', 'p2', 'beta'),
+                                  dict(type='ACON-C')),
+        'PDELU': _channel_layers(state, ('alpha', ), dict(type='PDELU')),
+    }
+    families = {k: v for k, v in families.items() if v}
+    if not families:
+        raise ValueError(f'{checkpoint} holds no DiTAC, ACON-C or PDELU '
+                         'layer')
+    panels = sum(2 if f == 'DiTAC' else 1 for f in families)
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.8),
+                             squeeze=False)
+    axes = iter(axes[0])
+    x = torch.linspace(*x_range, points, dtype=torch.float64)
+    cmap = plt.get_cmap('viridis')
+    for family, layers in families.items():
+        ax_f = next(axes)
+        ax_v = next(axes) if family == 'DiTAC' else None
+        for k, (name, act) in enumerate(layers.items()):
+            color = cmap(k / max(1, len(layers) - 1))
+            y = curve(act, x)[0] if family == 'DiTAC' else \
+                _channel_median_curve(act, x)
+            ax_f.plot(x.numpy(), y.numpy(), color=color, lw=1, label=name)
+            if ax_v is not None:
+                u = torch.linspace(0, 1, 201)
+                ax_v.plot(u.numpy(), act.velocity(u).numpy(), color=color,
+                          lw=1)
+        ref = 'GELU' if family == 'DiTAC' else 'ReLU'
+        ref_y = torch.nn.functional.gelu(x) if ref == 'GELU' else x.relu()
+        ax_f.plot(x.numpy(), ref_y.numpy(), 'k--', lw=1.5, label=ref)
+        median = '' if family == 'DiTAC' else ', median over channels'
+        ax_f.set_title(f'learned {family} curves ({len(layers)} layers'
+                       f'{median})')
+        if len(layers) <= 12:
+            ax_f.legend(fontsize=6)
+        if ax_v is not None:
+            ax_v.set_title('DiTAC: CPA velocity fields v_θ(u) on [0, 1]')
+    for ax in fig.axes:
         ax.grid(alpha=0.3)
-    if len(layers) <= 12:
-        ax_f.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
-    return layers
+    return {family: list(layers) for family, layers in families.items()}
