@@ -44,3 +44,15 @@ def test_regression_data_and_training_reduce_the_error():
                                          0)
     assert short['params'] == 2 * 50 + 50 + 51 + 9  # MLP 2-50-1 + θ
     assert longer['mse'] < short['mse']
+
+
+def test_layeract_analysis_measures_every_layer():
+    import layeract_analysis as la
+    data = la.digits()
+    assert data[0].shape == (1257, 64) and data[2].shape == (540, 64)
+    model = la.train('LA-SiLU', data, epochs=2, seed=0)
+    result = la.analyse(model, data, [0.0, 0.5], seed=0)
+    assert result['accuracy'] > 50  # two epochs already learn digits
+    assert len(result['mean']) == 3
+    assert result['fluct_noise0'] == [0.0, 0.0, 0.0]  # no noise, no change
+    assert all(v > 0 for v in result['fluct_noise0.5'])
