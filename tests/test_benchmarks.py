@@ -56,3 +56,15 @@ def test_layeract_analysis_measures_every_layer():
     assert len(result['mean']) == 3
     assert result['fluct_noise0'] == [0.0, 0.0, 0.0]  # no noise, no change
     assert all(v > 0 for v in result['fluct_noise0.5'])
+
+
+def test_gmm_data_is_a_seeded_ten_class_mixture():
+    import paper_gmm
+    a = paper_gmm.make_gmm(n=1000, seed=3)
+    b = paper_gmm.make_gmm(n=1000, seed=3)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    x, y, xt, yt = a
+    assert x.shape == (700, 2) and xt.shape == (300, 2)
+    assert set(y.tolist()) <= set(range(10)) and len(set(y.tolist())) >= 6
+    torch.testing.assert_close(torch.cat([x, xt]).std(0),
+                               torch.ones(2), atol=1e-3, rtol=0)
