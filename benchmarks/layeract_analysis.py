@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 import mmact
+from toy_training import fit_classifier
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 PAIRS = (('SiLU', 'LA-SiLU'), ('HardSiLU', 'LA-HardSiLU'))
@@ -60,16 +61,7 @@ class MLP(nn.Module):
 def train(act: str, data, epochs: int, seed: int) -> MLP:
     x, y, _, _ = data
     torch.manual_seed(seed)
-    model = MLP(act)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).split(64):
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return model.eval()
+    return fit_classifier(MLP(act), x, y, 1e-3, epochs, seed)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 import mmact
+from toy_training import fit_classifier
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 ACTS = {
@@ -61,15 +62,7 @@ def train_one(act: str, lr: float, epochs: int, data,
                           nn.Linear(100, 100),
                           mmact.build_activation(dict(ACTS[act])),
                           nn.Linear(100, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).split(64):
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    model.eval()
+    fit_classifier(model, x, y, lr, epochs, seed)
     with torch.no_grad():
         accuracy = (model(xt).argmax(1) == yt).float().mean().item()
     return dict(accuracy=100 * accuracy,
