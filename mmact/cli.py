@@ -1,7 +1,10 @@
-"""``python -m mmact``: list the activation names, plot activations."""
+"""``python -m mmact``: list the activation names, plot activations, learned
+activations of checkpoints and histograms of activation inputs."""
 import argparse
 import sys
 from typing import List, Optional
+
+import torch
 
 from .registry import list_activations
 from .visualization import plot_activations, plot_checkpoint
@@ -35,6 +38,39 @@ def _plot_ckpt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_hist(args: argparse.Namespace) -> int:
+    """Input histograms of every activation over a few validation batches
+    of a config's model (with a checkpoint, if given)."""
+    import tempfile
+    from itertools import islice
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner, load_checkpoint
+
+    from .openmmlab.launch import allow_mmengine_checkpoints
+    from .openmmlab.presets import cpu_preset, set_data_root
+    from .visualization import InputHistograms
+    allow_mmengine_checkpoints()
+    cfg = Config.fromfile(args.config)
+    if args.preset == 'cpu':
+        cfg = cpu_preset(cfg, data_root=args.data_root)
+    elif args.data_root:
+        set_data_root(cfg, args.data_root)
+    cfg.work_dir = tempfile.mkdtemp(prefix='mmact_hist_')
+    runner = Runner.from_cfg(cfg)
+    if args.checkpoint:
+        load_checkpoint(runner.model, args.checkpoint, map_location='cpu')
+    loader = runner.build_dataloader(cfg.val_dataloader)
+    runner.model.eval()
+    with torch.no_grad(), InputHistograms(runner.model) as hist:
+        for batch in islice(loader, args.batches):
+            runner.model.val_step(batch)
+    layers = hist.plot(args.out)
+    print(f'wrote {args.out} ({len(layers)} of {len(hist.counts)} '
+          'activation layers)')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m mmact',
                                      description=__doc__)
@@ -58,6 +94,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_ckpt.add_argument('checkpoint')
     p_ckpt.add_argument('--out', required=True, help='image file to write')
     p_ckpt.set_defaults(func=_plot_ckpt)
+    p_hist = sub.add_parser(
+        'plot-hist', help='histograms of the inputs of every activation of '
+        "a config's model over validation batches")
+    p_hist.add_argument('config')
+    p_hist.add_argument('checkpoint', nargs='?')
+    p_hist.add_argument('--out', required=True, help='image file to write')
+    p_hist.add_argument('--batches', type=int, default=4)
+    p_hist.add_argument('--preset', choices=['cpu'])
+    p_hist.add_argument('--data-root')
+    p_hist.set_defaults(func=_plot_hist)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -198,3 +198,94 @@ def plot_checkpoint(checkpoint: str, out: str,
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return {family: list(layers) for family, layers in families.items()}
+
+
+def activation_types() -> Tuple[type, ...]:
+    """Every class registered under an activation name."""
+    from .registry import get_activation, list_activations
+    return tuple({get_activation(i.name) for i in list_activations()})
+
+
+class InputHistograms:
+    """Histograms of what each activation module of a model receives.
+
+    Use as a context manager around forward passes; ``counts[name]`` holds
+    ``bins`` counts over ``x_range`` plus the counts below and above it.
+
+    Args:
+        model: Any model; its activation modules are found by type.
+        bins: Histogram bins.
+        x_range: Histogram range.
+    """
+
+    def __init__(self, model: nn.Module, bins: int = 120,
+                 x_range: Tuple[float, float] = (-6.0, 6.0)) -> None:
+        self.bins, self.x_range = bins, x_range
+        kinds = activation_types()
+        self.modules = {name: m for name, m in model.named_modules()
+                        if isinstance(m, kinds)}
+        self.counts: Dict[str, torch.Tensor] = {}
+        self._handles = []
+
+    def _record(self, name: str):
+        def hook(module, args):
+            x = args[0].detach().float().flatten().cpu()
+            low, high = self.x_range
+            counts = torch.cat([
+                torch.histc(x, self.bins, low, high),
+                torch.tensor([(x < low).sum(), (x > high).sum()],
+                             dtype=torch.float32)])
+            self.counts[name] = self.counts.get(name, 0) + counts
+        return hook
+
+    def __enter__(self) -> 'InputHistograms':
+        self._handles = [m.register_forward_pre_hook(self._record(n))
+                         for n, m in self.modules.items()]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def plot(self, out: str, max_layers: int = 16) -> List[str]:
+        """One panel per layer (evenly chosen when there are more than
+        ``max_layers``); DiTAC layers show their window [a, b] and the share
+        of inputs inside it. Returns the layers drawn."""
+        plt = _pyplot()
+        names = list(self.counts)
+        if not names:
+            raise ValueError('no activation module was called')
+        if len(names) > max_layers:
+            step = (len(names) - 1) / (max_layers - 1)
+            names = [names[round(i * step)] for i in range(max_layers)]
+        cols = min(4, len(names))
+        rows = -(-len(names) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows),
+                                 squeeze=False)
+        low, high = self.x_range
+        edges = torch.linspace(low, high, self.bins + 1)
+        centres = (edges[:-1] + edges[1:]) / 2
+        for ax, name in zip(axes.flat, names):
+            counts = self.counts[name]
+            total = counts.sum().item()
+            ax.bar(centres.numpy(), (counts[:-2] / total).numpy(),
+                   width=(high - low) / self.bins, color='tab:blue')
+            module = self.modules[name]
+            title = f'{name} ({type(module).__name__})'
+            window = getattr(module, 'a', None), getattr(module, 'b', None)
+            if isinstance(window[0], float) and isinstance(window[1], float):
+                inside = counts[:-2][(centres >= window[0]) &
+                                     (centres <= window[1])].sum() / total
+                ax.axvspan(*window, color='tab:orange', alpha=0.2)
+                title += f'\n{100 * inside:.0f} % in [a, b]'
+            outside = counts[-2:].sum().item() / total
+            if outside:
+                title += f', {100 * outside:.1f} % beyond ±{high:g}'
+            ax.set_title(title, fontsize=7)
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis('off')
+        fig.tight_layout()
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        return names

@@ -41,3 +41,21 @@ def test_channel_median_curve_is_the_median_channel():
     middle = mmact.build_activation(dict(type='PDELU', num_channels=1))
     expected = middle.double()(x[:, None])[:, 0]
     torch.testing.assert_close(_channel_median_curve(act, x), expected)
+
+
+def test_input_histograms_count_every_input_of_every_activation(tmp_path):
+    from mmact.visualization import InputHistograms
+    model = nn.Sequential(nn.Linear(4, 8), mmact.build_activation(
+        dict(type='DiTAC')), nn.Linear(8, 8), nn.ReLU())
+    x = torch.randn(50, 4) * 3
+    with InputHistograms(model, bins=10, x_range=(-1.0, 1.0)) as hist:
+        model(x)
+        model(x)
+    assert list(hist.counts) == ['1', '3']
+    assert hist.counts['1'].sum().item() == 2 * 50 * 8  # bins + tails
+    pre = model[0](x)
+    expected_above = 2 * (pre > 1.0).sum().item()
+    assert hist.counts['1'][-1].item() == expected_above
+    model(x)  # outside the context: not counted
+    assert hist.counts['1'].sum().item() == 2 * 50 * 8
+    assert hist.plot(str(tmp_path / 'h.png')) == ['1', '3']
