@@ -72,3 +72,39 @@ def test_robustness_tool_reports_per_corruption_and_group(tmp_path):
                 '| all |'):
         assert row in report
     assert (tmp_path / 'r' / 'report.csv').read_text().count('\n') == 4
+
+
+def test_robustness_of_a_swapped_classifier(tmp_path):
+    """Classification: mmpretrain's CIFAR ResNet-18 (hard-coded ReLUs
+    swapped for DiTAC) on generated labelled images read by mmpretrain's
+    CustomDataset; the report uses accuracy/top1."""
+    from mmact.datasets import make_conditional_images
+    root = make_conditional_images(str(tmp_path / 'imgs'), count=8, size=32)
+    config = tmp_path / 'cls.py'
+    config.write_text(
+        "_base_ = ['mmpretrain::resnet/resnet18_8xb16_cifar10.py']\n"
+        "custom_imports = dict(imports=['mmact'], allow_failed_imports=False)\n"
+        "model = dict(_delete_=True, type='ActivationSwap', "
+        "model=_base_.model, act_cfg=dict(type='DiTAC'), "
+        "rules=[dict(replace='ReLU')])\n"
+        "pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]\n"
+        f"data = dict(type='CustomDataset', data_root='{root}', "
+        "ann_file='train.txt', data_prefix='', pipeline=pipeline)\n"
+        "train_dataloader = dict(dataset=dict(_delete_=True, **data))\n"
+        "val_dataloader = dict(dataset=dict(_delete_=True, **data))\n"
+        "test_dataloader = val_dataloader\n")
+    common = ['--preset', 'cpu', '--work-dir']
+    train = subprocess.run(
+        [sys.executable, 'tools/train.py', str(config), *common,
+         str(tmp_path / 'w')], cwd=ROOT, capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert 'ReLU -> DiTAC' in train.stdout + train.stderr
+    run = subprocess.run(
+        [sys.executable, 'tools/robustness.py', str(config),
+         str(tmp_path / 'w' / 'epoch_1.pth'), '--corruptions', 'Noise',
+         '--severities', '1', *common, str(tmp_path / 'r')],
+        cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = (tmp_path / 'r' / 'report.md').read_text()
+    assert '| impulse_noise |' in report and '| Noise |' in report
+    assert 'accuracy/top1' in run.stdout + run.stderr
