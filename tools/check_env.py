@@ -3,6 +3,7 @@
 Exits non-zero and names every missing piece otherwise.
 """
 import importlib
+import platform
 import sys
 import warnings
 
@@ -22,6 +23,11 @@ def main() -> int:
             importlib.import_module(name)
         except Exception as exc:  # any import failure means a broken stack
             missing.append(f'{name}: {type(exc).__name__}: {exc}')
+    if not missing and platform.machine() == 'x86_64':
+        from mmact.ops._backend import CPU_KERNELS_BUILT
+        if not CPU_KERNELS_BUILT:
+            missing.append('mmact._C: the compiled CPU kernels are not built '
+                           '(pip install --no-build-isolation -e .)')
     if missing:
         print('mmact environment is incomplete:', file=sys.stderr)
         for line in missing:

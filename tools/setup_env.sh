@@ -11,7 +11,8 @@ venv="$root/.venv"
 py="$venv/bin/python"
 req="$root/requirements"
 stamp="$venv/.mmact-env"
-want=$(cat "$req"/*.txt "$root/tools/setup_env.sh" "$root/setup.py" | sha256sum | cut -d' ' -f1)
+want=$(cat "$req"/*.txt "$root/tools/setup_env.sh" "$root/setup.py" \
+  "$root"/mmact/ops/csrc/* | sha256sum | cut -d' ' -f1)
 
 if [[ -x "$py" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
     && "$py" "$root/tools/check_env.py" --quiet; then
@@ -40,7 +41,7 @@ pip_install --no-deps -r "$req/mmagic.txt"
 log "test and analysis tools"
 pip_install -c "$req/constraints.txt" -r "$req/tests.txt"
 
-log "mmact (editable)"
+log "mmact (editable; compiles its CPU kernels, mmact._C)"
 pip_install --no-deps --no-build-isolation -e "$root"
 
 "$py" "$root/tools/check_env.py"

@@ -1,5 +1,10 @@
-"""What the ops share: the optional Triton import, the device dispatch and
-the compute dtype."""
+"""What the ops share: the optional Triton import, the optional compiled CPU
+kernels (``mmact._C``, registered as ``torch.ops.mmact.*``), the device
+dispatch and the compute dtype."""
+import contextlib
+import os
+from typing import Iterator
+
 import torch
 from torch import Tensor
 
@@ -10,6 +15,42 @@ except ImportError:  # CPU-only installs: the PyTorch paths serve
     triton = tl = None
 
 
+def _load_cpu_kernels() -> bool:
+    # Built with AVX2 code (setup.py); machines without it (or installs
+    # that skipped the build) keep the vectorised PyTorch paths.
+    if torch.backends.cpu.get_cpu_capability() not in ('AVX2', 'AVX512'):
+        return False
+    try:
+        from .. import _C  # noqa: F401  (registers torch.ops.mmact.*)
+    except ImportError:
+        return False
+    return True
+
+
+CPU_KERNELS_BUILT = _load_cpu_kernels()
+_cpu_kernels_on = CPU_KERNELS_BUILT and os.environ.get(
+    'MMACT_CPU_KERNELS', '1') != '0'
+
+if CPU_KERNELS_BUILT:
+    # Shapes for tracing (torch.compile, meta tensors).
+    @torch.library.register_fake('mmact::ditac_forward')
+    def _(x, base, step, a, scale, lo, hi, offset, variant, slope):
+        return torch.empty_like(x)
+
+    @torch.library.register_fake('mmact::ditac_backward')
+    def _(x, grad, base, step, a, scale, lo, hi, offset, variant, slope):
+        return torch.empty_like(x), x.new_empty((base.numel(), 2),
+                                                dtype=torch.float64)
+
+    @torch.library.register_fake('mmact::layeract_forward')
+    def _(rows, mean, rstd, kind):
+        return torch.empty_like(rows)
+
+    @torch.library.register_fake('mmact::layeract_backward')
+    def _(rows, grad, mean, rstd, kind, c):
+        return torch.empty_like(rows)
+
+
 def compute_dtype(x: Tensor) -> torch.dtype:
     """float64 stays float64; everything else is computed in float32."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -18,3 +59,27 @@ def compute_dtype(x: Tensor) -> torch.dtype:
 def use_triton(x: Tensor) -> bool:
     """Whether ``x`` goes to the Triton kernels (CUDA, not float64)."""
     return triton is not None and x.is_cuda and x.dtype != torch.float64
+
+
+def use_cpu_kernels(x: Tensor) -> bool:
+    """Whether ``x`` goes to the compiled CPU kernels (CPU, not float64:
+    float64 stays on the PyTorch path, the exact reference)."""
+    return _cpu_kernels_on and x.device.type == 'cpu' \
+        and x.dtype != torch.float64
+
+
+@contextlib.contextmanager
+def cpu_kernels(enabled: bool) -> Iterator[None]:
+    """Switch the compiled CPU kernels on or off inside the block (tests and
+    benchmarks compare them with the PyTorch paths). ``MMACT_CPU_KERNELS=0``
+    switches them off for a whole process."""
+    global _cpu_kernels_on
+    if enabled and not CPU_KERNELS_BUILT:
+        raise RuntimeError(
+            'mmact._C is not built (run tools/setup_env.sh, or '
+            'pip install --no-build-isolation -e . on x86-64 with AVX2)')
+    previous, _cpu_kernels_on = _cpu_kernels_on, enabled
+    try:
+        yield
+    finally:
+        _cpu_kernels_on = previous

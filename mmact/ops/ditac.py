@@ -13,12 +13,15 @@ segment is the line x̃ = x, with the interpolation weight left unclamped;
 ``'inf'`` extrapolates its end segments the same way. So one gather-lerp
 gives x̃ for every input.
 
-CPU tensors run this in chunks that stay in cache, as a few vectorised
-torch ops per chunk (no per-element Python). CUDA tensors (fp32 / fp16 /
-bf16) run two fused Triton kernels: the forward in one pass; the backward
-in one pass writing grad_x and scatter-adding into a few private histogram
-copies (``HIST_COPIES``, chosen by program id, so atomics rarely collide),
-which are summed afterwards.
+CPU tensors run the compiled kernels of ``csrc/ditac.cpp`` (one fused
+pass per direction, AVX2 lanes, per-thread float64 histograms) when
+``mmact._C`` is built; otherwise, and for float64 (the exact reference),
+chunks that stay in cache go through a few vectorised torch ops each (no
+per-element Python). CUDA tensors (fp32 / fp16 / bf16) run two fused
+Triton kernels: the forward in one pass; the backward in one pass writing
+grad_x and scatter-adding into a few private histogram copies
+(``HIST_COPIES``, chosen by program id, so atomics rarely collide), which
+are summed afterwards.
 """
 import math
 from typing import NamedTuple, Tuple
@@ -26,11 +29,13 @@ from typing import NamedTuple, Tuple
 import torch
 from torch import Tensor
 
-from ._backend import compute_dtype, tl, triton, use_triton
+from ._backend import (compute_dtype, tl, triton, use_cpu_kernels,
+                       use_triton)
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 CHUNK = 1 << 16
+VARIANT_CODES = {'ditac': 0, 'ge': 1, 'leaky': 2, 'inf': 3}
 
 
 class DiTACSpec(NamedTuple):
@@ -133,6 +138,8 @@ def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
     lt = lerp_table(T.to(cd), spec)
     if use_triton(x):
         return triton_forward(x, lt, spec)
+    if use_cpu_kernels(x):
+        return cpu_forward(x, lt, spec)
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
     for start in range(0, flat.numel(), CHUNK):
@@ -149,6 +156,9 @@ def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
     if use_triton(x):
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
+    if use_cpu_kernels(x):
+        grad_x, hist = cpu_backward(x, grad_y, lt, spec)
+        return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
     grad_x = torch.empty_like(flat)
     bins = lt.base.numel()
@@ -159,22 +169,6 @@ def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
         grad_x[sl] = _backward_chunk(flat[sl].to(cd), gflat[sl].to(cd), lt,
                                      spec, hist, hist_w)
     return grad_x.view(x.shape), theta_grad(hist, hist_w, J, lt, spec)
-
-
-def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
-               spec: DiTACSpec) -> Tensor:
-    """dL/dθ from the bin histograms: x̃ = a + (b - a)((1-w)T_k + w T_k+1)."""
-    G = J.shape[0]
-    h0 = hist[lt.offset:lt.offset + G - 1]
-    h1 = hist_w[lt.offset:lt.offset + G - 1]
-    J = J.to(torch.float64)
-    return (spec.b - spec.a) * (J[:-1].T @ (h0 - h1) + J[1:].T @ h1)
-
-
-# ---------------------------------------------------------------- Triton
-VARIANT_CODES = {'ditac': 0, 'ge': 1, 'leaky': 2, 'inf': 3}
-BLOCK = 1024
-HIST_COPIES = 64
 
 
 def _dense(x: Tensor) -> Tensor:
@@ -191,6 +185,42 @@ def _dense(x: Tensor) -> Tensor:
 def _same_layout(t: Tensor, like: Tensor) -> Tensor:
     return t if t.stride() == like.stride() else torch.empty_like(
         like).copy_(t)
+
+
+def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
+    return (lt.base.float().contiguous(), lt.step.float().contiguous(),
+            float(spec.a), float(lt.scale), lt.lo, lt.hi, lt.offset,
+            VARIANT_CODES[spec.variant], float(spec.negative_slope))
+
+
+def cpu_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
+    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``)."""
+    y = torch.ops.mmact.ditac_forward(_dense(x.float()), *_cpu_args(lt, spec))
+    return y.to(x.dtype)
+
+
+def cpu_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
+                 spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
+    """The compiled CPU backward: (grad_x, (bins, 2) float64 histogram)."""
+    xd = _dense(x.float())
+    grad_x, hist = torch.ops.mmact.ditac_backward(
+        xd, _same_layout(grad_y.float(), xd), *_cpu_args(lt, spec))
+    return grad_x.to(x.dtype), hist
+
+
+def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
+               spec: DiTACSpec) -> Tensor:
+    """dL/dθ from the bin histograms: x̃ = a + (b - a)((1-w)T_k + w T_k+1)."""
+    G = J.shape[0]
+    h0 = hist[lt.offset:lt.offset + G - 1]
+    h1 = hist_w[lt.offset:lt.offset + G - 1]
+    J = J.to(torch.float64)
+    return (spec.b - spec.a) * (J[:-1].T @ (h0 - h1) + J[1:].T @ h1)
+
+
+# ---------------------------------------------------------------- Triton
+BLOCK = 1024
+HIST_COPIES = 64
 
 
 if triton is not None:

@@ -8,7 +8,10 @@ D - 1 (unbiased variance),
 
     dL/dy = g·s(n) + r·(q - mean(q) - n·Σ(q·n) / c).
 
-CUDA tensors use Triton kernels: the forward is torch's fused var_mean
+CPU tensors use the compiled kernels of ``csrc/layeract.cpp`` when
+``mmact._C`` is built (the same two passes as below, AVX2 lanes, rows split
+into column blocks across threads), else these torch ops; float64 always
+takes the torch ops. CUDA tensors use Triton kernels: the forward is torch's fused var_mean
 reduction plus one element-wise kernel; the backward is one kernel that
 reduces Σq and Σq·n per row (atomics over the row's blocks) and one
 element-wise kernel for dL/dy.
@@ -17,7 +20,8 @@ import torch
 from torch import Tensor
 
 from ..functional import layeract as F_la
-from ._backend import compute_dtype, tl, triton, use_triton
+from ._backend import (compute_dtype, tl, triton, use_cpu_kernels,
+                       use_triton)
 
 KINDS = {'silu': 0, 'hard_silu': 1}
 BLOCK = 1024
@@ -125,6 +129,10 @@ class LayerActFunction(torch.autograd.Function):
         mean, rstd = F_la.statistics(_compute(rows), alpha, unbiased)
         if use_triton(x):
             out = triton_forward(rows.contiguous(), mean, rstd, kind)
+        elif use_cpu_kernels(x):
+            out = torch.ops.mmact.layeract_forward(
+                _compute(rows).contiguous(), mean.view(-1), rstd.view(-1),
+                KINDS[kind])
         else:
             r = _compute(rows)
             out = F_la.scale((r - mean).mul_(rstd), kind).mul_(r)
@@ -142,6 +150,14 @@ class LayerActFunction(torch.autograd.Function):
                 F_la.rows(grad.to(x.dtype), ctx.per_token).contiguous(),
                 mean, rstd, ctx.kind, ctx.unbiased)
             return dx.view(x.shape), None, None, None, None
+        if use_cpu_kernels(x):
+            dx = torch.ops.mmact.layeract_backward(
+                _compute(F_la.rows(x, ctx.per_token)).contiguous(),
+                _compute(F_la.rows(grad, ctx.per_token)).contiguous(),
+                mean.view(-1), rstd.view(-1), KINDS[ctx.kind],
+                float(F_la.rows(x, ctx.per_token).shape[1] -
+                      int(ctx.unbiased)))
+            return dx.view(x.shape).to(x.dtype), None, None, None, None
         r = _compute(F_la.rows(x, ctx.per_token))
         g = _compute(F_la.rows(grad, ctx.per_token))
         n = (r - mean).mul_(rstd)

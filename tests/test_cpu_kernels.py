@@ -1,0 +1,207 @@
+"""Compiled CPU kernels (mmact._C) against the PyTorch paths and float64."""
+import platform
+
+import pytest
+import torch
+
+from mmact.functional import ditac as F_ditac
+from mmact.functional import layeract as F_la
+from mmact.modules import DiTAC
+from mmact.ops import ditac as op
+from mmact.ops._backend import CPU_KERNELS_BUILT, cpu_kernels
+from mmact.ops.layeract import layer_act
+
+pytestmark = pytest.mark.skipif(not CPU_KERNELS_BUILT,
+                                reason='mmact._C not built')
+WINDOWS = {'ditac': (-0.5, 2.0), 'ge': (0.0, 2.0), 'leaky': (-0.5, 2.0),
+           'inf': (-0.5, 2.0)}
+
+
+@pytest.mark.skipif(platform.machine() != 'x86_64', reason='x86-64 only')
+def test_built_and_used_on_x86():
+    """The set-up builds the kernels here, and CPU float32 goes to them."""
+    assert CPU_KERNELS_BUILT
+    calls = []
+    x = torch.randn(100)
+    T, J = F_ditac.build_table(torch.zeros(9, dtype=torch.float64), 10, 64,
+                               'ditac')
+    spec = op.DiTACSpec(-0.5, 2.0, 'ditac', 0.01)
+    real = op.cpu_forward
+    try:
+        op.cpu_forward = lambda *a: calls.append(1) or real(*a)
+        op.ditac_forward(x, T, spec)
+        op.ditac_forward(x.double(), T.double(), spec)  # float64: PyTorch
+    finally:
+        op.cpu_forward = real
+    assert calls == [1]
+
+
+def _case(variant, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    zb = F_ditac.zero_boundary(variant)
+    theta = torch.randn(9 if zb else 11, generator=g,
+                        dtype=torch.float64) * 0.3
+    T, J = F_ditac.build_table(theta, 10, 256, variant)
+    return T, J, op.DiTACSpec(*WINDOWS[variant], variant, 0.01)
+
+
+def _run(x, g, T, J, spec, kernels):
+    with cpu_kernels(kernels):
+        y = op.ditac_forward(x, T, spec)
+        gx, gt = op.ditac_backward(x, g, T, J, spec)
+    return y, gx, gt
+
+
+@pytest.mark.parametrize('variant', sorted(WINDOWS))
+@pytest.mark.parametrize('numel', [5, 8, 1003, 70001])
+def test_ditac_matches_pytorch_path_and_float64(variant, numel):
+    """Values, grad_x and grad_θ; sizes around the 8 lanes and the thread
+    split; inputs in, below and above the window, on bin edges."""
+    T, J, spec = _case(variant)
+    x = torch.randn(numel) * 2
+    x[:4] = torch.tensor([spec.a, spec.b, 1e4, -1e4])[:numel]
+    g = torch.randn_like(x)
+    y, gx, gt = _run(x, g, T.float(), J.float(), spec, True)
+    ry, rgx, rgt = _run(x, g, T.float(), J.float(), spec, False)
+    torch.testing.assert_close(y, ry, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(gx, rgx, atol=2e-6, rtol=1e-5)
+    # The oracle: the same op in float64 (the PyTorch path). The kernels
+    # are at least as accurate as the float32 PyTorch path.
+    oracle = _run(x.double(), g.double(), T, J, spec, True)
+    for got, ref, exact in zip((y, gx, gt), (ry, rgx, rgt), oracle):
+        err = (got.double() - exact).abs().max().item()
+        ref_err = (ref.double() - exact).abs().max().item()
+        assert err <= 1.5 * ref_err + 1e-6 * exact.abs().max().item(), (
+            err, ref_err)
+    # The spec's 1e-5 bound (plus float32 rounding of large |y|).
+    torch.testing.assert_close(y.double(), oracle[0], atol=1e-5, rtol=1e-6)
+
+
+@pytest.mark.parametrize('variant', sorted(WINDOWS))
+def test_ditac_special_values(variant):
+    """NaN in → NaN out; ±inf as the PyTorch path gives them."""
+    T, J, spec = _case(variant)
+    x = torch.tensor([float('nan'), float('inf'), -float('inf'), 0.25])
+    y, _, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, True)
+    ry, _, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, False)
+    torch.testing.assert_close(y, ry, equal_nan=True)
+    assert torch.isnan(y[0])
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_ditac_low_precision_io(dtype):
+    T, J, spec = _case('ditac')
+    x = (torch.randn(2, 4, 8, 8) * 2).to(dtype)
+    y, gx, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, True)
+    assert y.dtype == gx.dtype == dtype
+    ry, rgx, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec,
+                      False)
+    torch.testing.assert_close(y, ry)
+    torch.testing.assert_close(gx, rgx)
+
+
+def test_ditac_layouts_without_copies():
+    T, J, spec = _case('ditac')
+    x = torch.randn(2, 8, 5, 6)
+    cl = x.to(memory_format=torch.channels_last)
+    g = torch.randn_like(cl)
+    y, gx, gt = _run(cl, g, T.float(), J.float(), spec, True)
+    assert y.stride() == gx.stride() == cl.stride()
+    ry, rgx, rgt = _run(x, g.contiguous(), T.float(), J.float(), spec, True)
+    torch.testing.assert_close(y, ry)
+    torch.testing.assert_close(gx, rgx)
+    torch.testing.assert_close(gt, rgt)
+    t = x.transpose(1, 3)  # no dense layout: computed on a copy
+    torch.testing.assert_close(_run(t, t, T.float(), J.float(), spec,
+                                    True)[0], ry.transpose(1, 3))
+    empty = torch.empty(0, 3)
+    y, gx, gt = _run(empty, empty, T.float(), J.float(), spec, True)
+    assert y.shape == gx.shape == (0, 3) and gt.abs().sum() == 0
+
+
+def test_ditac_module_training_step_matches():
+    """A module's forward + backward (θ and x) agree on both paths."""
+    torch.manual_seed(0)
+    act = DiTAC(init='prior')
+    x = torch.randn(4, 16, 32, 32, requires_grad=True)
+    grads = []
+    for kernels in (True, False):
+        x.grad, act.theta.grad = None, None
+        with cpu_kernels(kernels):
+            act(x).square().mean().backward()
+        grads.append((x.grad.clone(), act.theta.grad.clone()))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-8,
+                               rtol=1e-5)
+    torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-6,
+                               rtol=1e-4)
+
+
+def test_ops_pass_opcheck():
+    """Schemas, fake (meta) kernels and dispatch are consistent, so the
+    ops trace under torch.compile."""
+    T, J, spec = _case('ditac')
+    lt = op.lerp_table(T.float(), spec)
+    x = torch.randn(2, 3, 4, 5)
+    args = op._cpu_args(lt, spec)
+    torch.library.opcheck(torch.ops.mmact.ditac_forward, (x, *args))
+    torch.library.opcheck(torch.ops.mmact.ditac_backward,
+                          (x, torch.randn_like(x), *args))
+    rows = x.reshape(2, -1)
+    mean, rstd = (t.view(-1) for t in F_la.statistics(rows, 1e-5, True))
+    torch.library.opcheck(torch.ops.mmact.layeract_forward,
+                          (rows, mean, rstd, 0))
+    torch.library.opcheck(torch.ops.mmact.layeract_backward,
+                          (rows, torch.randn_like(rows), mean, rstd, 1,
+                           59.0))
+
+
+def test_bad_arguments_name_the_problem():
+    T, J, spec = _case('ditac')
+    args = list(op._cpu_args(op.lerp_table(T.float(), spec), spec))
+    with pytest.raises(RuntimeError, match='x must be a dense float32'):
+        torch.ops.mmact.ditac_forward(torch.zeros(3, dtype=torch.float64),
+                                      *args)
+    args[7] = 9
+    with pytest.raises(RuntimeError, match='unknown variant code 9'):
+        torch.ops.mmact.ditac_forward(torch.zeros(3), *args)
+    with pytest.raises(RuntimeError, match='one mean and rstd per row'):
+        torch.ops.mmact.layeract_forward(torch.zeros(2, 3), torch.zeros(3),
+                                         torch.zeros(3), 0)
+
+
+@pytest.mark.parametrize('kind', ['silu', 'hard_silu'])
+@pytest.mark.parametrize('shape,per_token,unbiased', [
+    ((2, 3, 40000), False, True),   # rows longer than a column block
+    ((1, 70001), False, False),     # batch of one: blocks across threads
+    ((3, 5, 7), True, True),        # per token, short rows
+    ((4, 3, 8, 8), False, True),
+])
+def test_layeract_matches_float64(kind, shape, per_token, unbiased):
+    torch.manual_seed(0)
+    x = torch.randn(shape) * 2 + 0.3
+    g = torch.randn(shape)
+    x64 = x.double().requires_grad_(True)
+    layer_act(x64, kind, 1e-5, unbiased, per_token).backward(g.double())
+    for kernels in (True, False):
+        with cpu_kernels(kernels):
+            xx = x.clone().requires_grad_(True)
+            y = layer_act(xx, kind, 1e-5, unbiased, per_token)
+            y.backward(g)
+        ref = F_la.layer_act(x64.detach(), kind, 1e-5, unbiased, per_token)
+        torch.testing.assert_close(y.double(), ref, atol=3e-6, rtol=1e-5)
+        torch.testing.assert_close(xx.grad.double(), x64.grad, atol=3e-6,
+                                   rtol=1e-5)
+
+
+def test_layeract_low_precision_and_empty():
+    x = torch.randn(2, 3, 8, 8).to(torch.bfloat16).requires_grad_(True)
+    with cpu_kernels(True):
+        y = layer_act(x, 'silu')
+        y.sum().backward()
+    assert y.dtype == x.grad.dtype == torch.bfloat16
+    with cpu_kernels(False):
+        torch.testing.assert_close(y, layer_act(x.detach(), 'silu'))
+    e = torch.empty(0, 4, requires_grad=True)
+    with cpu_kernels(True):
+        layer_act(e, 'silu', per_token=True).sum().backward()
+    assert e.grad.shape == (0, 4)
