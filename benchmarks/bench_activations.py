@@ -10,12 +10,17 @@ on whatever machine runs it. Results go to stdout (Markdown) and to
     python benchmarks/bench_activations.py --names DiTAC PDELU --dtype bfloat16
     python benchmarks/bench_activations.py --names DiTAC DiTAC-official-style
 
+A name with the suffix ``:pytorch`` (``DiTAC:pytorch``, ``LASiLU:pytorch``)
+runs with the compiled CPU kernels (``mmact._C``) switched off: the
+vectorised PyTorch path, for comparison.
+
 ``DiTAC-official-style`` is a baseline built here from the description of the
 official implementation (spec ditac.md §4): nearest-entry table lookup,
 straight-through dT/du, and a per-element float64 gather of dT/dθ (N x d)
 in the backward, all as unfused PyTorch ops.
 """
 import argparse
+import contextlib
 import csv
 import platform
 import statistics
@@ -28,8 +33,10 @@ import torch.nn.functional as F
 
 import mmact
 from mmact.modules import ChannelwiseActivation, DiTAC
+from mmact.ops._backend import cpu_kernels
 
 OFFICIAL = 'DiTAC-official-style'
+PYTORCH_PATH = ':pytorch'
 
 
 class _OfficialStyleFunction(torch.autograd.Function):
@@ -132,18 +139,25 @@ def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
     base = torch.randn(shape, device=device, dtype=dtype)
     grad = torch.randn_like(base)
     gelu = F.gelu
+    warm = base.clone().requires_grad_(True)
+    for _ in range(5):  # first large allocations (the heap settles)
+        fwd_bwd_ms(gelu, warm, grad)
     rows = []
     for name in names:
-        act = build(name, channels, device, dtype)
+        act = build(name.removesuffix(PYTORCH_PATH), channels, device, dtype)
         x = base.clone().requires_grad_(True)
-        for fn in (gelu, act):  # warm-up (tables, allocator, kernels)
-            fwd_bwd_ms(fn, x, grad)
-        t_gelu, t_act = [], []
-        for _ in range(repeats):  # interleaved: both see the same machine
-            t_gelu.append(fwd_bwd_ms(gelu, x, grad))
-            t_act.append(fwd_bwd_ms(act, x, grad))
+        path = cpu_kernels(False) if name.endswith(PYTORCH_PATH) \
+            else contextlib.nullcontext()
+        with path:
+            for _ in range(3):  # warm-up (tables, allocator, kernels)
+                for fn in (gelu, act):
+                    fwd_bwd_ms(fn, x, grad)
+            t_gelu, t_act = [], []
+            for _ in range(repeats):  # interleaved: same machine state
+                t_gelu.append(fwd_bwd_ms(gelu, x, grad))
+                t_act.append(fwd_bwd_ms(act, x, grad))
+            mem_gelu, mem_act = saved_bytes(gelu, x), saved_bytes(act, x)
         g_ms, a_ms = statistics.median(t_gelu), statistics.median(t_act)
-        mem_gelu, mem_act = saved_bytes(gelu, x), saved_bytes(act, x)
         # Element-wise traffic: forward reads x, writes y; backward reads x
         # and grad_y, writes grad_x (GELU's traffic, the physical floor).
         traffic = 5 * base.numel() * base.element_size()
@@ -207,8 +221,8 @@ def main() -> None:
                         '(default: activations_<device>)')
     args = parser.parse_args()
     for name in args.names:
-        if name != OFFICIAL:
-            mmact.get_activation(name)  # fail early, with suggestions
+        if name != OFFICIAL:  # fail early, with suggestions
+            mmact.get_activation(name.removesuffix(PYTORCH_PATH))
     rows = run(args.names, args.numel, args.device,
                getattr(torch, args.dtype), args.repeats)
     print(f'wrote {write(rows, args.device, args.out, args.peak_gbps)}'

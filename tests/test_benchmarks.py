@@ -68,3 +68,17 @@ def test_gmm_data_is_a_seeded_ten_class_mixture():
     assert set(y.tolist()) <= set(range(10)) and len(set(y.tolist())) >= 6
     torch.testing.assert_close(torch.cat([x, xt]).std(0),
                                torch.ones(2), atol=1e-3, rtol=0)
+
+
+def test_activation_benchmark_reports_ratios_and_saved_memory():
+    import bench_activations as ba
+    rows = {r['name']: r for r in ba.run(
+        ['ReLU', 'DiTAC', 'DiTAC:pytorch', ba.OFFICIAL], 1 << 14, 'cpu',
+        torch.float32, repeats=1)}
+    assert rows['ReLU']['memory_ratio'] == 1.0
+    # DiTAC saves x and tables of ~2k entries, on both paths; the
+    # official-style baseline keeps several full-size tensors.
+    for name in ('DiTAC', 'DiTAC:pytorch'):
+        assert 1.0 < rows[name]['memory_ratio'] < 1.6
+    assert rows[ba.OFFICIAL]['memory_ratio'] > 4
+    assert all(r['act_ms'] > 0 and r['gelu_ms'] > 0 for r in rows.values())
