@@ -1,10 +1,11 @@
-"""End-to-end training step: GELU vs an mmact activation in a real backbone.
+"""End-to-end training step: GELU vs an mmact activation in UperNet.
 
-Builds mmpretrain's ConvNeXt-T (the UperNet backbone of the ADE20K configs)
-once per activation, with a 1x1-conv segmentation-style head, and times
-forward + backward + AdamW step on the same batch, side by side in one run.
-On CUDA it also reports peak memory. ConvNeXt needs no compiled mmcv ops,
-so this runs wherever mmpretrain imports (the GPU machine included).
+Builds the UperNet + ConvNeXt-T model of the ADE20K configs
+(``configs/convnext/``; no pretrained weights, BN for SyncBN) once per
+activation, with ``backbone.act_cfg`` set to it (every ConvNeXt block), and
+times forward + loss + backward + AdamW step on the same batch, side by side
+in one run. On CUDA it also reports peak memory. ConvNeXt and UperNet need
+no compiled mmcv ops, so this runs wherever mmseg imports.
 
     python benchmarks/bench_train_step.py --device cuda --size 512 --batch 2
     python benchmarks/bench_train_step.py --acts GELU DiTAC LA-SiLU --size 128
@@ -15,30 +16,49 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from mmengine.config import Config
+from mmengine.structures import PixelData
 
 import mmact  # noqa: F401  (registers the activations)
+from mmact.openmmlab.presets import offline
 
-RESULTS = Path(__file__).resolve().parent / 'results'
-
-
-def build(act: str, device: str) -> nn.Module:
-    from mmpretrain.models.backbones import ConvNeXt
-    backbone = ConvNeXt(arch='tiny', act_cfg=dict(type=act),
-                        out_indices=(3, ), gap_before_final_norm=False)
-    head = nn.Conv2d(768, 150, 1)
-    return nn.ModuleDict(dict(backbone=backbone, head=head)).to(device)
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / 'benchmarks' / 'results'
+CONFIG = ROOT / 'configs/convnext/' \
+    'convnext-tiny-gelu_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
 
-def step_ms(model, optimizer, images, labels, device) -> float:
+def build(config: str, act: str, device: str) -> torch.nn.Module:
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    model_cfg = offline(Config.fromfile(config).model)
+    model_cfg.backbone.act_cfg = dict(type=act)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model.to(device).train()
+
+
+def batch(n: int, size: int, classes: int, device: str):
+    """Normalised images and segmentation samples with random labels."""
+    from mmseg.structures import SegDataSample
+    images = torch.randn(n, 3, size, size, device=device)
+    samples = []
+    for _ in range(n):
+        labels = torch.randint(0, classes, (1, size, size), device=device)
+        sample = SegDataSample(metainfo=dict(img_shape=(size, size),
+                                             pad_shape=(size, size)))
+        sample.gt_sem_seg = PixelData(data=labels)
+        samples.append(sample)
+    return images, samples
+
+
+def step_ms(model, optimizer, images, samples, device) -> float:
     if device == 'cuda':
         torch.cuda.synchronize()
     start = time.perf_counter()
-    feat = model['backbone'](images)[-1]
-    logits = F.interpolate(model['head'](feat), size=labels.shape[-2:],
-                           mode='bilinear', align_corners=False)
-    F.cross_entropy(logits, labels).backward()
+    loss, _ = model.parse_losses(model.loss(images, samples))
+    loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     if device == 'cuda':
@@ -49,24 +69,26 @@ def step_ms(model, optimizer, images, labels, device) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--acts', nargs='+', default=['GELU', 'DiTAC'])
+    parser.add_argument('--config', default=str(CONFIG))
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--steps', type=int, default=5)
+    parser.add_argument('--out', default=str(RESULTS),
+                        help='folder of train_step_<device>_<size>.md')
     args = parser.parse_args()
+    for act in args.acts:
+        mmact.get_activation(act)  # fail early, with suggestions
     torch.manual_seed(0)
-    images = torch.randn(args.batch, 3, args.size, args.size,
-                         device=args.device)
-    labels = torch.randint(0, 150, (args.batch, args.size, args.size),
-                           device=args.device)
+    images, samples = batch(args.batch, args.size, 150, args.device)
     rows = []
     for act in args.acts:
-        model = build(act, args.device).train()
+        model = build(args.config, act, args.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        step_ms(model, optimizer, images, labels, args.device)  # warm-up
+        step_ms(model, optimizer, images, samples, args.device)  # warm-up
         if args.device == 'cuda':
             torch.cuda.reset_peak_memory_stats()
-        times = [step_ms(model, optimizer, images, labels, args.device)
+        times = [step_ms(model, optimizer, images, samples, args.device)
                  for _ in range(args.steps)]
         peak = (torch.cuda.max_memory_allocated() / 2**20
                 if args.device == 'cuda' else float('nan'))
@@ -77,13 +99,14 @@ def main() -> None:
     base_ms, base_mem = rows[0][1], rows[0][2]
     name = (torch.cuda.get_device_name() if args.device == 'cuda' else
             f'CPU, {torch.get_num_threads()} threads')
-    lines = [f'ConvNeXt-T train step, {args.batch}x3x{args.size}x{args.size}, '
-             f'{name}', '', f'| activation | ms/step | vs {rows[0][0]} | '
-             f'peak MiB | vs {rows[0][0]} |', '|---|---|---|---|---|']
+    lines = [f'UperNet + ConvNeXt-T train step ({Path(args.config).name}), '
+             f'{args.batch}x3x{args.size}x{args.size}, {name}', '',
+             f'| activation | ms/step | vs {rows[0][0]} | peak MiB | '
+             f'vs {rows[0][0]} |', '|---|---|---|---|---|']
     lines += [f'| {a} | {t:.1f} | {t / base_ms:.3f} | {m:.0f} | '
               f'{m / base_mem:.3f} |' for a, t, m in rows]
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f'train_step_{args.device}_{args.size}.md'
+    out = Path(args.out) / f'train_step_{args.device}_{args.size}.md'
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     print(f'wrote {out}')

@@ -82,3 +82,14 @@ def test_activation_benchmark_reports_ratios_and_saved_memory():
         assert 1.0 < rows[name]['memory_ratio'] < 1.6
     assert rows[ba.OFFICIAL]['memory_ratio'] > 4
     assert all(r['act_ms'] > 0 and r['gelu_ms'] > 0 for r in rows.values())
+
+
+def test_train_step_benchmark_runs_upernet(tmp_path):
+    cmd = [sys.executable, 'benchmarks/bench_train_step.py', '--acts',
+           'GELU', 'DiTAC', '--size', '32', '--batch', '2', '--steps', '1',
+           '--out', str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / 'train_step_cpu_32.md').read_text()
+    assert 'UperNet + ConvNeXt-T' in table
+    assert '| GELU |' in table and '| DiTAC |' in table

@@ -56,6 +56,12 @@ def _offline(key, value):
     return value
 
 
+def offline(model_cfg: dict) -> dict:
+    """``model_cfg`` without pretrained-weight downloads and with SyncBN as
+    BN (a single process), changed in place and returned."""
+    return _walk(model_cfg, _offline)
+
+
 def _loaders(cfg: Config):
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key):
@@ -135,7 +141,7 @@ def cpu_preset(cfg: Config,
     """
     cfg = copy.deepcopy(cfg)
     scope = cfg.get('default_scope')
-    _walk(cfg.model, _offline)
+    offline(cfg.model)
     for key in ('train_pipeline', 'train_pipeline_stage2', 'test_pipeline',
                 'tta_pipeline'):
         if cfg.get(key) is not None:
