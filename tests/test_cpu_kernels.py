@@ -3,6 +3,7 @@ import platform
 
 import pytest
 import torch
+from toy import DITAC_WINDOWS, ditac_case
 
 from mmact.functional import ditac as F_ditac
 from mmact.functional import layeract as F_la
@@ -13,8 +14,6 @@ from mmact.ops.layeract import layer_act
 
 pytestmark = pytest.mark.skipif(not CPU_KERNELS_BUILT,
                                 reason='mmact._C not built')
-WINDOWS = {'ditac': (-0.5, 2.0), 'ge': (0.0, 2.0), 'leaky': (-0.5, 2.0),
-           'inf': (-0.5, 2.0)}
 
 
 @pytest.mark.skipif(platform.machine() != 'x86_64', reason='x86-64 only')
@@ -36,15 +35,6 @@ def test_built_and_used_on_x86():
     assert calls == [1]
 
 
-def _case(variant, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    zb = F_ditac.zero_boundary(variant)
-    theta = torch.randn(9 if zb else 11, generator=g,
-                        dtype=torch.float64) * 0.3
-    T, J = F_ditac.build_table(theta, 10, 256, variant)
-    return T, J, op.DiTACSpec(*WINDOWS[variant], variant, 0.01)
-
-
 def _run(x, g, T, J, spec, kernels):
     with cpu_kernels(kernels):
         y = op.ditac_forward(x, T, spec)
@@ -52,12 +42,12 @@ def _run(x, g, T, J, spec, kernels):
     return y, gx, gt
 
 
-@pytest.mark.parametrize('variant', sorted(WINDOWS))
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
 @pytest.mark.parametrize('numel', [5, 8, 1003, 70001])
 def test_ditac_matches_pytorch_path_and_float64(variant, numel):
     """Values, grad_x and grad_θ; sizes around the 8 lanes and the thread
     split; inputs in, below and above the window, on bin edges."""
-    T, J, spec = _case(variant)
+    T, J, spec = ditac_case(variant, 0.3)
     x = torch.randn(numel) * 2
     x[:4] = torch.tensor([spec.a, spec.b, 1e4, -1e4])[:numel]
     g = torch.randn_like(x)
@@ -77,10 +67,10 @@ def test_ditac_matches_pytorch_path_and_float64(variant, numel):
     torch.testing.assert_close(y.double(), oracle[0], atol=1e-5, rtol=1e-6)
 
 
-@pytest.mark.parametrize('variant', sorted(WINDOWS))
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
 def test_ditac_special_values(variant):
     """NaN in → NaN out; ±inf as the PyTorch path gives them."""
-    T, J, spec = _case(variant)
+    T, J, spec = ditac_case(variant, 0.3)
     x = torch.tensor([float('nan'), float('inf'), -float('inf'), 0.25])
     y, _, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, True)
     ry, _, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, False)
@@ -90,7 +80,7 @@ def test_ditac_special_values(variant):
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_ditac_low_precision_io(dtype):
-    T, J, spec = _case('ditac')
+    T, J, spec = ditac_case('ditac', 0.3)
     x = (torch.randn(2, 4, 8, 8) * 2).to(dtype)
     y, gx, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, True)
     assert y.dtype == gx.dtype == dtype
@@ -101,7 +91,7 @@ def test_ditac_low_precision_io(dtype):
 
 
 def test_ditac_layouts_without_copies():
-    T, J, spec = _case('ditac')
+    T, J, spec = ditac_case('ditac', 0.3)
     x = torch.randn(2, 8, 5, 6)
     cl = x.to(memory_format=torch.channels_last)
     g = torch.randn_like(cl)
@@ -139,7 +129,7 @@ def test_ditac_module_training_step_matches():
 def test_ops_pass_opcheck():
     """Schemas, fake (meta) kernels and dispatch are consistent, so the
     ops trace under torch.compile."""
-    T, J, spec = _case('ditac')
+    T, J, spec = ditac_case('ditac', 0.3)
     lt = op.lerp_table(T.float(), spec)
     x = torch.randn(2, 3, 4, 5)
     args = op._cpu_args(lt, spec)
@@ -156,7 +146,7 @@ def test_ops_pass_opcheck():
 
 
 def test_bad_arguments_name_the_problem():
-    T, J, spec = _case('ditac')
+    T, J, spec = ditac_case('ditac', 0.3)
     args = list(op._cpu_args(op.lerp_table(T.float(), spec), spec))
     with pytest.raises(RuntimeError, match='x must be a dense float32'):
         torch.ops.mmact.ditac_forward(torch.zeros(3, dtype=torch.float64),

@@ -1,29 +1,17 @@
 """Triton DiTAC kernels against the PyTorch path (interpreter on CPU)."""
 import pytest
 import torch
+from toy import DITAC_WINDOWS, ditac_case
 
-from mmact.functional import ditac as F_ditac
 from mmact.ops import ditac as op
 
 pytestmark = pytest.mark.skipif(op.triton is None, reason='no triton')
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
-WINDOWS = {'ditac': (-0.5, 2.0), 'ge': (0.0, 2.0), 'leaky': (-0.5, 2.0),
-           'inf': (-0.5, 2.0)}
 
 
-def _case(variant, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    zb = F_ditac.zero_boundary(variant)
-    theta = torch.randn(9 if zb else 11, generator=g,
-                        dtype=torch.float64) * 0.15
-    T, J = F_ditac.build_table(theta, 10, 256, variant)
-    spec = op.DiTACSpec(*WINDOWS[variant], variant, 0.01)
-    return T, J, spec
-
-
-@pytest.mark.parametrize('variant', sorted(WINDOWS))
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
 def test_kernels_match_pytorch_path(variant):
-    T, J, spec = _case(variant)
+    T, J, spec = ditac_case(variant)
     x = torch.randn(3000) * 2
     x[:4] = torch.tensor([float('nan'), 1e4, -1e4, spec.a])
     g = torch.randn_like(x)
@@ -42,7 +30,7 @@ def test_kernels_match_pytorch_path(variant):
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_low_precision_io(dtype):
-    T, J, spec = _case('ditac')
+    T, J, spec = ditac_case('ditac')
     x = (torch.randn(2, 4, 8, 8) * 2).to(dtype)
     lt = op.lerp_table(T.float().to(DEVICE), spec)
     y = op.triton_forward(x.to(DEVICE), lt, spec)
@@ -51,7 +39,7 @@ def test_low_precision_io(dtype):
 
 
 def test_layouts_without_copies():
-    T, J, spec = _case('ditac')
+    T, J, spec = ditac_case('ditac')
     lt = op.lerp_table(T.float().to(DEVICE), spec)
     x = torch.randn(2, 8, 5, 6, device=DEVICE)
     cl = x.to(memory_format=torch.channels_last)

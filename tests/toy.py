@@ -42,3 +42,18 @@ def gradcheck_module(module, x):
     inputs = (x.requires_grad_(True), ) + tuple(
         p.detach().clone().requires_grad_(True) for p in params)
     return torch.autograd.gradcheck(f, inputs)
+
+
+DITAC_WINDOWS = {'ditac': (-0.5, 2.0), 'ge': (0.0, 2.0),
+                 'leaky': (-0.5, 2.0), 'inf': (-0.5, 2.0)}
+
+
+def ditac_case(variant, scale=0.15, seed=0):
+    """(T, J, spec) of a seeded random θ (10 cells, 256-entry tables)."""
+    from mmact.functional import ditac as F_ditac
+    from mmact.ops.ditac import DiTACSpec
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(9 if F_ditac.zero_boundary(variant) else 11,
+                        generator=g, dtype=torch.float64) * scale
+    T, J = F_ditac.build_table(theta, 10, 256, variant)
+    return T, J, DiTACSpec(*DITAC_WINDOWS[variant], variant, 0.01)
