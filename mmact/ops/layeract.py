@@ -11,8 +11,8 @@ D - 1 (unbiased variance),
 CPU tensors use the compiled kernels of ``csrc/layeract.cpp`` when
 ``mmact._C`` is built (the same two passes as below, AVX2 lanes, rows split
 into column blocks across threads), else these torch ops; float64 always
-takes the torch ops. CUDA tensors use Triton kernels: the forward is torch's fused var_mean
-reduction plus one element-wise kernel; the backward is one kernel that
+takes the torch ops. CUDA tensors use Triton kernels: the forward is
+torch's fused var_mean reduction plus one element-wise kernel; the backward is one kernel that
 reduces Σq and Σq·n per row (atomics over the row's blocks) and one
 element-wise kernel for dL/dy.
 """
@@ -126,15 +126,14 @@ class LayerActFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, kind: str, alpha: float, unbiased: bool,
                 per_token: bool) -> Tensor:
         rows = F_la.rows(x, per_token)
-        mean, rstd = F_la.statistics(_compute(rows), alpha, unbiased)
+        r = _compute(rows)
+        mean, rstd = F_la.statistics(r, alpha, unbiased)
         if use_triton(x):
             out = triton_forward(rows.contiguous(), mean, rstd, kind)
         elif use_cpu_kernels(x):
             out = torch.ops.mmact.layeract_forward(
-                _compute(rows).contiguous(), mean.view(-1), rstd.view(-1),
-                KINDS[kind])
+                r.contiguous(), mean.view(-1), rstd.view(-1), KINDS[kind])
         else:
-            r = _compute(rows)
             out = F_la.scale((r - mean).mul_(rstd), kind).mul_(r)
         ctx.save_for_backward(x, mean, rstd)
         ctx.kind, ctx.unbiased, ctx.per_token = kind, unbiased, per_token
@@ -150,20 +149,17 @@ class LayerActFunction(torch.autograd.Function):
                 F_la.rows(grad.to(x.dtype), ctx.per_token).contiguous(),
                 mean, rstd, ctx.kind, ctx.unbiased)
             return dx.view(x.shape), None, None, None, None
-        if use_cpu_kernels(x):
-            dx = torch.ops.mmact.layeract_backward(
-                _compute(F_la.rows(x, ctx.per_token)).contiguous(),
-                _compute(F_la.rows(grad, ctx.per_token)).contiguous(),
-                mean.view(-1), rstd.view(-1), KINDS[ctx.kind],
-                float(F_la.rows(x, ctx.per_token).shape[1] -
-                      int(ctx.unbiased)))
-            return dx.view(x.shape).to(x.dtype), None, None, None, None
         r = _compute(F_la.rows(x, ctx.per_token))
         g = _compute(F_la.rows(grad, ctx.per_token))
+        c = r.shape[1] - int(ctx.unbiased)
+        if use_cpu_kernels(x):
+            dx = torch.ops.mmact.layeract_backward(
+                r.contiguous(), g.contiguous(), mean.view(-1), rstd.view(-1),
+                KINDS[ctx.kind], float(c))
+            return dx.view(x.shape).to(x.dtype), None, None, None, None
         n = (r - mean).mul_(rstd)
         s, ds = F_la.scale_and_grad(n, ctx.kind)
         q = ds.mul_(r).mul_(g)
-        c = r.shape[1] - int(ctx.unbiased)
         qn = (q * n).sum(1, keepdim=True).div_(c)
         mean_q = q.mean(1, keepdim=True)
         dx = q.sub_(mean_q).sub_(n.mul_(qn)).mul_(rstd).addcmul_(g, s)

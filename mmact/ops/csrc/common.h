@@ -4,9 +4,11 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace mmact {
 
@@ -33,6 +35,18 @@ inline void store(const Vec& v, float* p, int64_t count) {
   } else {
     v.store(p, count);
   }
+}
+
+// Calls f(std::integral_constant<int64_t, C>{}) for the C of Codes equal to
+// code, so each variant's kernel is specialised at compile time; an unknown
+// code fails with "<what> <code>".
+template <int64_t... Codes, typename F>
+void dispatch(int64_t code, const char* what, const F& f) {
+  const bool found =
+      ((code == Codes &&
+        (f(std::integral_constant<int64_t, Codes>{}), true)) ||
+       ...);
+  TORCH_CHECK(found, what, " ", code);
 }
 
 }  // namespace mmact

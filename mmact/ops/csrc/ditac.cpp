@@ -1,11 +1,11 @@
 // DiTAC on CPU: the op of mmact/ops/ditac.py fused into one pass per
 // direction. Forward: window lookup, table lerp, Φ(x), product. Backward:
 // grad_x plus the θ-histogram (upstream gradient per table bin, weights
-// 1 - w and w of the lerp) in per-thread float64 copies summed at the end.
+// 1 - w and w of the lerp): a float32 copy per thread, flushed into the
+// thread's float64 copy every kFlush elements; the copies summed at the end.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
-#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -29,7 +29,7 @@ struct Lerp {
 
 struct Located {
   Vec w, warped, step;
-  alignas(32) int32_t idx[kLanes];
+  at::vec::Vectorized<int32_t> idx;
 };
 
 inline void locate(const Vec& x, const Lerp& t, Located& out) {
@@ -37,13 +37,11 @@ inline void locate(const Vec& x, const Lerp& t, Located& out) {
   Vec k = Vec::blendv(Vec(0.f), s.floor(), s == s);  // NaN: any bin
   k = at::vec::clamp(k, Vec(t.lo), Vec(t.hi));
   out.w = s - k;
-  const at::vec::Vectorized<int32_t> idx =
-      at::vec::convert_to_int_of_same_size(k) +
-      at::vec::Vectorized<int32_t>(t.offset);
-  idx.store(out.idx);
-  out.step = at::vec::gather<sizeof(float)>(t.step, idx);
-  out.warped = at::vec::fmadd(out.w, out.step,
-                              at::vec::gather<sizeof(float)>(t.base, idx));
+  out.idx = at::vec::convert_to_int_of_same_size(k) +
+            at::vec::Vectorized<int32_t>(t.offset);
+  out.step = at::vec::gather<sizeof(float)>(t.step, out.idx);
+  out.warped = at::vec::fmadd(
+      out.w, out.step, at::vec::gather<sizeof(float)>(t.base, out.idx));
 }
 
 // Φ(x) and φ(x) sharing one exp: Φ from erfc(|x| / √2) ≈ t P(t) e^(-x²/2),
@@ -116,6 +114,7 @@ void backward_kernel(const float* x, const float* g, float* gx,
     std::vector<float> h(bins * 2);
     Located loc;
     alignas(32) float e_lanes[kLanes], ew_lanes[kLanes];
+    alignas(32) int32_t idx[kLanes];
     for (int64_t block = begin; block < end; block += kFlush) {
       std::fill(h.begin(), h.end(), 0.f);
       for_each_vec(block, std::min(end, block + kFlush),
@@ -131,9 +130,10 @@ void backward_kernel(const float* x, const float* g, float* gx,
         store(d, gx + i, count);
         e.store(e_lanes);
         (e * loc.w).store(ew_lanes);
+        loc.idx.store(idx);
         for (int64_t j = 0; j < count; ++j) {
-          h[2 * loc.idx[j]] += e_lanes[j];
-          h[2 * loc.idx[j] + 1] += ew_lanes[j];
+          h[2 * idx[j]] += e_lanes[j];
+          h[2 * idx[j] + 1] += ew_lanes[j];
         }
       });
       for (int64_t k = 0; k < bins * 2; ++k) total[k] += h[k];
@@ -143,13 +143,8 @@ void backward_kernel(const float* x, const float* g, float* gx,
 
 template <typename F>
 void dispatch_variant(int64_t variant, const F& f) {
-  switch (variant) {
-    case kDiTAC: return f(std::integral_constant<int64_t, kDiTAC>{});
-    case kGE: return f(std::integral_constant<int64_t, kGE>{});
-    case kLeaky: return f(std::integral_constant<int64_t, kLeaky>{});
-    case kInf: return f(std::integral_constant<int64_t, kInf>{});
-    default: TORCH_CHECK(false, "mmact::ditac: unknown variant code ", variant);
-  }
+  dispatch<kDiTAC, kGE, kLeaky, kInf>(
+      variant, "mmact::ditac: unknown variant code", f);
 }
 
 // Element-wise over storage order: any dense layout (contiguous,

@@ -134,11 +134,7 @@ void backward_kernel(const float* x, const float* g, float* dx,
 
 template <typename F>
 void dispatch_kind(int64_t kind, const F& f) {
-  switch (kind) {
-    case kSiLU: return f(std::integral_constant<int64_t, kSiLU>{});
-    case kHardSiLU: return f(std::integral_constant<int64_t, kHardSiLU>{});
-    default: TORCH_CHECK(false, "mmact::layeract: unknown kind code ", kind);
-  }
+  dispatch<kSiLU, kHardSiLU>(kind, "mmact::layeract: unknown kind code", f);
 }
 
 void check_rows(const at::Tensor& t, const char* name, int64_t dim) {
