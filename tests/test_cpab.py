@@ -124,3 +124,87 @@ def test_matches_difw_numpy_backend():
     grad_difw = np.asarray(T.gradient_grid(grid, theta_difw))[0]
     np.testing.assert_allclose(ours.grad_theta.numpy() @ to_ours, grad_difw,
                                atol=1e-6)
+
+
+# ------------------------------------------------ kernels (mmact.ops.cpab)
+def _kernels():
+    """(name, integrate) of each kernel this machine can run."""
+    from mmact.ops import cpab as op
+    from mmact.ops._backend import CPU_KERNELS_BUILT
+    found = []
+    if CPU_KERNELS_BUILT:
+        found.append(('cpu', lambda u, th, nc, zb, t, g: op.integrate(
+            u, th, nc, zb, t, g)))
+    if op.triton is not None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+
+        def triton_integrate(u, theta, nc, zb, t, with_grad):
+            A, B = cpab.coefficients(theta, nc, zb, device)
+            out = op._triton_integrate(u.to(device).contiguous(), A, B, t,
+                                       with_grad)
+            return cpab.Flow(out[0].cpu(), out[1].cpu(),
+                             out[2].cpu() if with_grad else None)
+
+        found.append(('triton', triton_integrate))
+    return found
+
+
+KERNELS = _kernels()
+
+
+@pytest.mark.parametrize('name,kernel', KERNELS, ids=[k for k, _ in KERNELS])
+@pytest.mark.parametrize('zero_boundary', [True, False])
+@pytest.mark.parametrize('scale,t', [(0.3, 1.0), (2.0, 1.0), (0.5, 2.5)])
+def test_kernel_matches_reference(name, kernel, zero_boundary, scale, t):
+    # scale 2: fast fields, points hop across most cells; t 2.5: longer
+    # flows. Points outside Ω continue the edge cells' fields.
+    theta = _theta(zero_boundary, scale=scale, seed=int(scale * 10))
+    u = torch.cat([_points(-0.3, 1.3, n=500),
+                   torch.linspace(0, 1, NC + 1, dtype=torch.float64)])
+    ref = cpab.integrate(u, theta, NC, zero_boundary, t, True)
+    out = kernel(u, theta, NC, zero_boundary, t, True)
+    torch.testing.assert_close(out.T, ref.T, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(out.grad_u, ref.grad_u, atol=1e-10,
+                               rtol=1e-10)
+    torch.testing.assert_close(out.grad_theta, ref.grad_theta, atol=1e-10,
+                               rtol=1e-10)
+    assert kernel(u, theta, NC, zero_boundary, t, False).grad_theta is None
+
+
+@pytest.mark.parametrize('name,kernel', KERNELS, ids=[k for k, _ in KERNELS])
+def test_kernel_series_branches_and_fixed_points(name, kernel):
+    # Near-zero slopes (series forms) and a zero of v inside a cell.
+    u = _points(n=100)
+    for theta in (torch.full((NC - 1, ), 0.2, dtype=torch.float64),
+                  torch.tensor([0.1, -0.1] * 4 + [0.1],
+                               dtype=torch.float64)):
+        theta[4] += 1e-10
+        ref = cpab.integrate(u, theta, NC, True, 1.0, True)
+        out = kernel(u, theta, NC, True, 1.0, True)
+        torch.testing.assert_close(out.T, ref.T, atol=1e-12, rtol=1e-12)
+        torch.testing.assert_close(out.grad_theta, ref.grad_theta,
+                                   atol=1e-10, rtol=1e-10)
+    zero = torch.zeros(NC - 1, dtype=torch.float64)
+    assert torch.equal(kernel(u, zero, NC, True, 1.0, False).T, u)
+
+
+@pytest.mark.skipif(not any(k == 'cpu' for k, _ in KERNELS),
+                    reason='mmact._C not built')
+def test_cpu_kernel_dispatch_and_errors():
+    from mmact.ops import cpab as op
+    from mmact.ops._backend import cpu_kernels
+    theta = _theta(True)
+    u = torch.linspace(0, 1, 7, dtype=torch.float64).view(7, 1)
+    flow = op.integrate(u, theta, NC, with_grad_theta=True)
+    assert flow.T.shape == (7, 1) and flow.grad_theta.shape == (7, 1, NC - 1)
+    with cpu_kernels(False):  # the switch also covers this op
+        assert op.integrate(u, theta, NC).T.shape == (7, 1)
+    with pytest.raises(ValueError, match=r'theta must have shape \(9,\)'):
+        op.integrate(u, theta[:5], NC)
+    A, B = cpab.coefficients(theta, NC, True)
+    with pytest.raises(RuntimeError, match='u must be a contiguous float64'):
+        torch.ops.mmact.cpab_integrate(u.view(-1).float(), A, B, 1.0, False)
+    with pytest.raises(RuntimeError, match='A must hold 2 nc coefficients'):
+        torch.ops.mmact.cpab_integrate(u.view(-1), A[:-1], B, 1.0, False)
+    torch.library.opcheck(torch.ops.mmact.cpab_integrate,
+                          (u.view(-1), A, B.contiguous(), 1.0, True))

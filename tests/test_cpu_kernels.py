@@ -22,8 +22,8 @@ def test_built_and_used_on_x86():
     assert CPU_KERNELS_BUILT
     calls = []
     x = torch.randn(100)
-    T, J = F_ditac.build_table(torch.zeros(9, dtype=torch.float64), 10, 64,
-                               'ditac')
+    T, J = op.build_table(torch.zeros(9, dtype=torch.float64), 10, 64,
+                          'ditac')
     spec = op.DiTACSpec(-0.5, 2.0, 'ditac', 0.01)
     real = op.cpu_forward
     try:

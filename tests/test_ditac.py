@@ -10,7 +10,7 @@ import mmact
 from mmact.functional import ditac as F_ditac
 from mmact.modules import DiTAC, GEDiTAC, InfDiTAC, LDiTAC
 from mmact.modules.ditac import decode_settings
-from mmact.ops.ditac import apply_ditac
+from mmact.ops.ditac import apply_ditac, build_table
 
 MODULES = {'ditac': DiTAC, 'ge': GEDiTAC, 'leaky': LDiTAC, 'inf': InfDiTAC}
 
@@ -66,8 +66,8 @@ def test_gradcheck_x_and_theta(variant):
     spec = act.spec
 
     def f(x, theta):
-        T, J = F_ditac.build_table(theta.detach(), act.num_cells, 64,
-                                   variant, True, torch.float64)
+        T, J = build_table(theta.detach(), act.num_cells, 64, variant, True,
+                           torch.float64)
         return apply_ditac(x, theta, T, J, spec)
 
     g = torch.Generator().manual_seed(3)

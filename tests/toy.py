@@ -51,9 +51,9 @@ DITAC_WINDOWS = {'ditac': (-0.5, 2.0), 'ge': (0.0, 2.0),
 def ditac_case(variant, scale=0.15, seed=0):
     """(T, J, spec) of a seeded random θ (10 cells, 256-entry tables)."""
     from mmact.functional import ditac as F_ditac
-    from mmact.ops.ditac import DiTACSpec
+    from mmact.ops.ditac import DiTACSpec, build_table
     g = torch.Generator().manual_seed(seed)
     theta = torch.randn(9 if F_ditac.zero_boundary(variant) else 11,
                         generator=g, dtype=torch.float64) * scale
-    T, J = F_ditac.build_table(theta, 10, 256, variant)
+    T, J = build_table(theta, 10, 256, variant)
     return T, J, DiTACSpec(*DITAC_WINDOWS[variant], variant, 0.01)

@@ -18,7 +18,7 @@ Outside Ω the edge cells' affine fields continue (the domain boundary is
 never an exit vertex), which is what inf-DiTAC extends to ±∞.
 """
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -103,6 +103,18 @@ def psi(u: Tensor, t: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return u + t * (a * u + b) * phi1(t * a)
 
 
+def coefficients(theta: Tensor, nc: int, zero_boundary: bool,
+                 device: Optional[torch.device] = None) -> Tuple[Tensor, ...]:
+    """(A, B) in float64 on ``device``: A = Bθ, B from :func:`basis`;
+    checks θ's shape."""
+    B = basis(nc, zero_boundary, device=device)
+    if theta.shape != (B.shape[1], ):
+        raise ValueError(f'theta must have shape ({B.shape[1]},) for nc={nc}, '
+                         f'zero_boundary={zero_boundary}; got '
+                         f'{tuple(theta.shape)}')
+    return B @ theta.detach().to(dtype=torch.float64, device=device), B
+
+
 class Flow(NamedTuple):
     """Result of :func:`integrate`.
 
@@ -131,13 +143,7 @@ def integrate(u: Tensor,
     """
     shape = u.shape
     x = u.detach().reshape(-1).to(torch.float64)
-    theta = theta.detach().to(dtype=torch.float64, device=x.device)
-    B = basis(nc, zero_boundary, device=x.device)
-    if theta.shape != (B.shape[1], ):
-        raise ValueError(f'theta must have shape ({B.shape[1]},) for nc={nc}, '
-                         f'zero_boundary={zero_boundary}; got '
-                         f'{tuple(theta.shape)}')
-    A = B @ theta
+    A, B = coefficients(theta, nc, zero_boundary, x.device)
     a_all, b_all = A[0::2], A[1::2]
     alpha, beta = B[0::2], B[1::2]  # (nc, d): da_c/dθ and db_c/dθ
 

@@ -16,12 +16,11 @@ x̃ = a + (b - a) T_θ(u). The variants combine it with a base function:
   segments: the edge cells' affine flows (exactly, whenever the boundary
   point's trajectory stays in its edge cell) — continuous and increasing.
 
-The fast path interpolates a table of G values of T on a uniform grid of Ω
-(linearly, not by nearest rounding) and keeps the table of dT/dθ for the
-θ-gradient; :func:`ditac_exact` is the closed-form reference.
+The op (:mod:`mmact.ops.ditac`) interpolates a table of G values of T on a
+uniform grid of Ω (linearly, not by nearest rounding) and keeps the table
+of dT/dθ for the θ-gradient; :func:`ditac_exact` is the closed-form
+reference.
 """
-from typing import NamedTuple, Optional
-
 import torch
 from torch import Tensor
 
@@ -30,30 +29,9 @@ from . import cpab
 VARIANTS = ('ditac', 'ge', 'leaky', 'inf')
 
 
-class Table(NamedTuple):
-    """T on the grid u_j = j / (G - 1), and dT/dθ there (G x d) or None."""
-    T: Tensor
-    J: Optional[Tensor]
-
-
 def zero_boundary(variant: str) -> bool:
     """Whether a variant's velocity field vanishes at the window's ends."""
     return variant != 'inf'
-
-
-def build_table(theta: Tensor,
-                num_cells: int,
-                size: int,
-                variant: str,
-                with_grad: bool = True,
-                dtype: torch.dtype = torch.float32) -> Table:
-    """Tables of T_θ and dT_θ/dθ on ``size`` grid points, built in float64."""
-    grid = torch.linspace(0, 1, size, dtype=torch.float64,
-                          device=theta.device)
-    flow = cpab.integrate(grid, theta, num_cells, zero_boundary(variant),
-                          with_grad_theta=with_grad)
-    J = flow.grad_theta.to(dtype) if with_grad else None
-    return Table(flow.T.to(dtype), J)
 
 
 def ditac_exact(x: Tensor, theta: Tensor, a: float, b: float,

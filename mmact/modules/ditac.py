@@ -7,7 +7,8 @@ from torch import Tensor, nn
 from ..functional import cpab
 from ..functional import ditac as F_ditac
 from ..ops._backend import compute_dtype
-from ..ops.ditac import DiTACSpec, apply_ditac, ditac_forward, ditac_warp
+from ..ops.ditac import (DiTACSpec, apply_ditac, build_table, ditac_forward,
+                         ditac_warp)
 from ..registry import register_activation
 from ..utils import check_positive, check_real
 
@@ -124,9 +125,9 @@ class DiTACBase(nn.Module):
                                       theta.device, theta.dtype)
         cached_key, T, J = self._cache
         if compiling or cached_key != key or (with_grad and J is None):
-            T, J = F_ditac.build_table(theta.detach(), self.num_cells,
-                                       self.table_size, self.variant,
-                                       with_grad, compute_dtype(theta))
+            T, J = build_table(theta.detach(), self.num_cells,
+                               self.table_size, self.variant, with_grad,
+                               compute_dtype(theta))
             if not compiling:
                 self._cache = (key, T, J)
         return T, J

@@ -42,6 +42,11 @@ if CPU_KERNELS_BUILT:
         return torch.empty_like(x), x.new_empty((base.numel(), 2),
                                                 dtype=torch.float64)
 
+    @torch.library.register_fake('mmact::cpab_integrate')
+    def _(u, A, B, t, with_grad):
+        return (torch.empty_like(u), torch.empty_like(u),
+                u.new_empty((u.numel() if with_grad else 0, B.shape[1])))
+
     @torch.library.register_fake('mmact::layeract_forward')
     def _(rows, mean, rstd, kind):
         return torch.empty_like(rows)
@@ -59,6 +64,11 @@ def compute_dtype(x: Tensor) -> torch.dtype:
 def use_triton(x: Tensor) -> bool:
     """Whether ``x`` goes to the Triton kernels (CUDA, not float64)."""
     return triton is not None and x.is_cuda and x.dtype != torch.float64
+
+
+def cpu_kernels_enabled() -> bool:
+    """Whether the compiled CPU kernels are built and switched on."""
+    return _cpu_kernels_on
 
 
 def use_cpu_kernels(x: Tensor) -> bool:

@@ -24,11 +24,13 @@ grad_x and scatter-adding into a few private histogram copies
 are summed afterwards.
 """
 import math
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from ..functional import ditac as F_ditac
+from . import cpab
 from ._backend import (compute_dtype, tl, triton, use_cpu_kernels,
                        use_triton)
 
@@ -44,6 +46,29 @@ class DiTACSpec(NamedTuple):
     b: float
     variant: str
     negative_slope: float
+
+
+class Table(NamedTuple):
+    """T on the grid u_j = j / (G - 1), and dT/dθ there (G x d) or None."""
+    T: Tensor
+    J: Optional[Tensor]
+
+
+def build_table(theta: Tensor,
+                num_cells: int,
+                size: int,
+                variant: str,
+                with_grad: bool = True,
+                dtype: torch.dtype = torch.float32) -> Table:
+    """Tables of T_θ and dT_θ/dθ on ``size`` grid points of θ's device,
+    integrated in float64 (:func:`mmact.ops.cpab.integrate`)."""
+    grid = torch.linspace(0, 1, size, dtype=torch.float64,
+                          device=theta.device)
+    flow = cpab.integrate(grid, theta, num_cells,
+                          F_ditac.zero_boundary(variant),
+                          with_grad_theta=with_grad)
+    J = flow.grad_theta.to(dtype) if with_grad else None
+    return Table(flow.T.to(dtype), J)
 
 
 class LerpTable(NamedTuple):
