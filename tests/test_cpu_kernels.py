@@ -5,7 +5,6 @@ import pytest
 import torch
 from toy import DITAC_WINDOWS, ditac_case
 
-from mmact.functional import ditac as F_ditac
 from mmact.functional import layeract as F_la
 from mmact.modules import DiTAC
 from mmact.ops import ditac as op
