@@ -6,6 +6,7 @@ import torch
 from toy import DITAC_WINDOWS, ditac_case
 
 from mmact.functional import layeract as F_la
+from mmact.functional import pdelu as F_pdelu
 from mmact.modules import DiTAC
 from mmact.ops import ditac as op
 from mmact.ops._backend import CPU_KERNELS_BUILT, cpu_kernels
@@ -194,3 +195,80 @@ def test_layeract_low_precision_and_empty():
     with cpu_kernels(True):
         layer_act(e, 'silu', per_token=True).sum().backward()
     assert e.grad.shape == (0, 4)
+
+
+def _pdelu_case(x, alpha, t):
+    """(y, grad_x, grad_α) of the op for x, α and a fixed upstream grad."""
+    from mmact.ops.pdelu import pdelu
+    x = x.detach().requires_grad_(True)
+    alpha = alpha.detach().requires_grad_(True)
+    y = pdelu(x, alpha, t)
+    g = torch.linspace(-1, 1, y.numel()).view(y.shape).to(y.dtype)
+    return (y, *torch.autograd.grad(y, (x, alpha), g))
+
+
+@pytest.mark.parametrize('t', [0.9, 1.5, 1.0])
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last', 'scalar',
+                                    'per_sample', 'strided'])
+def test_pdelu_matches_float64(t, layout):
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, 9, 7) * 6
+    x[0, 0, 0, :3] = torch.tensor([0.0, -1 / (1 - 0.9), 1e-30])
+    alpha = torch.rand(1, 8, 1, 1) + 0.5
+    if layout == 'channels_last':
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == 'scalar':
+        alpha = alpha[:, :1]
+    elif layout == 'per_sample':
+        alpha = torch.rand(3, 8, 1, 1) + 0.5
+    elif layout == 'strided':  # no dense layout: element by element
+        x = x.transpose(1, 3)
+        alpha = alpha.view(1, 1, 1, 8)
+    ref = _pdelu_case(x.double(), alpha.double(), t)
+    for kernels in (True, False):
+        with cpu_kernels(kernels):
+            out = _pdelu_case(x, alpha, t)
+        assert out[0].stride() == x.stride() or layout == 'strided'
+        for o, r, tol in zip(out, ref, (2e-6, 2e-6, 1e-4)):  # α: a sum
+            torch.testing.assert_close(o.double(), r, atol=tol, rtol=tol)
+
+
+def test_pdelu_kernel_specials_low_precision_and_empty():
+    from mmact.ops.pdelu import pdelu
+    alpha = torch.tensor([1.5])
+    specials = torch.tensor([float('nan'), float('inf'), -float('inf'),
+                             -1e30])
+    x = torch.cat([specials, torch.randn(7), specials])  # vector and tail
+    for t in (0.9, 1.5, 1.0):
+        with cpu_kernels(True):
+            y = pdelu(x, alpha, t)
+        with cpu_kernels(False):
+            torch.testing.assert_close(y, pdelu(x, alpha, t), equal_nan=True)
+        assert y[1] == y[12] == float('inf') and y[2] == y[3] == -1.5
+    for dtype in (torch.float16, torch.bfloat16):
+        xl = (torch.randn(2, 4, 5, 5) * 3).to(dtype).requires_grad_(True)
+        al = torch.rand(1, 4, 1, 1, requires_grad=True)
+        with cpu_kernels(True):
+            y = pdelu(xl, al, 0.9)
+            y.sum().backward()
+        assert y.dtype == torch.float32 and xl.grad.dtype == dtype
+        # Computed in float32 from the low-precision input.
+        ref = F_pdelu(xl.detach().double(), al.detach().double(), 0.9)
+        torch.testing.assert_close(y.double(), ref, atol=1e-6, rtol=1e-6)
+    e = torch.empty(0, 4, requires_grad=True)
+    a = torch.ones(4, requires_grad=True)
+    with cpu_kernels(True):
+        pdelu(e, a, 0.9).sum().backward()
+    assert e.grad.shape == (0, 4) and a.grad.abs().sum() == 0
+
+
+def test_pdelu_ops_pass_opcheck_and_check_arguments():
+    x, g, alpha = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5), \
+        torch.rand(1, 3, 1, 1)
+    torch.library.opcheck(torch.ops.mmact.pdelu_forward, (x, alpha, 0.9,
+                                                          False))
+    for alpha_grad in (True, False):
+        torch.library.opcheck(torch.ops.mmact.pdelu_backward,
+                              (x, g, alpha, 1.5, False, alpha_grad))
+    with pytest.raises(RuntimeError, match='alpha must be a float32 CPU'):
+        torch.ops.mmact.pdelu_forward(x, alpha.double(), 0.9, False)

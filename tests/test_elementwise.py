@@ -127,3 +127,28 @@ def test_hard_functions_match_mmcv_defaults():
     torch.testing.assert_close(
         _apply(dict(type='HardSiLU'), x),
         build_activation_layer(dict(type='HSwish'))(x))
+
+
+@pytest.mark.parametrize('t', [0.9, 1.5, 1.0])
+def test_pdelu_memory_lean_op_matches_autograd_and_saves_only_inputs(t):
+    from mmact.ops.pdelu import pdelu as pdelu_op
+    torch.manual_seed(0)
+    # Points beyond the t = 0.9 saturation (x <= -10) and on both sides of 0.
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64) * 6
+    alpha = torch.rand(1, 3, 1, 1, dtype=torch.float64) + 0.5
+    assert torch.autograd.gradcheck(
+        lambda x, a: pdelu_op(x, a, t),
+        (x.clone().requires_grad_(True), alpha.clone().requires_grad_(True)))
+    xs = x.clone().requires_grad_(True)
+    ys = alpha.clone().requires_grad_(True)
+    g = torch.randn_like(x)
+    ref = torch.autograd.grad(pdelu(xs, ys, t), (xs, ys), g)
+    out = torch.autograd.grad(pdelu_op(xs, ys, t), (xs, ys), g)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(pdelu_op(x, alpha, t), pdelu(x, alpha, t))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda s: saved.append(s.numel()) or s, lambda s: s):
+        mmact.modules.PDELU(t=t, num_channels=3)(
+            x.float().requires_grad_(True))
+    assert sorted(saved) == [3, x.numel()]

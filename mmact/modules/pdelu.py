@@ -3,7 +3,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from ..functional import pdelu
+from ..ops.pdelu import pdelu
 from ..registry import register_activation
 from ..utils import check_positive, check_real
 from .channelwise import ChannelwiseActivation

@@ -2,8 +2,9 @@
 from .acon import AconCFunction
 from .ditac import DiTACFunction, DiTACSpec, apply_ditac
 from .layeract import LayerActFunction, layer_act
+from .pdelu import PDELUFunction, pdelu
 
 __all__ = [
     'AconCFunction', 'DiTACFunction', 'DiTACSpec', 'apply_ditac',
-    'LayerActFunction', 'layer_act'
+    'LayerActFunction', 'layer_act', 'PDELUFunction', 'pdelu'
 ]

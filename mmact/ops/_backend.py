@@ -47,6 +47,17 @@ if CPU_KERNELS_BUILT:
         return (torch.empty_like(u), torch.empty_like(u),
                 u.new_empty((u.numel() if with_grad else 0, B.shape[1])))
 
+    @torch.library.register_fake('mmact::pdelu_forward')
+    def _(x, alpha, t, elu):
+        return torch.empty(torch.broadcast_shapes(x.shape, alpha.shape),
+                           dtype=x.dtype, device=x.device)
+
+    @torch.library.register_fake('mmact::pdelu_backward')
+    def _(x, grad, alpha, t, elu, alpha_grad):
+        shape = torch.broadcast_shapes(x.shape, grad.shape, alpha.shape)
+        return (x.new_empty(shape),
+                x.new_empty(shape if alpha_grad else (0, )))
+
     @torch.library.register_fake('mmact::layeract_forward')
     def _(rows, mean, rstd, kind):
         return torch.empty_like(rows)
