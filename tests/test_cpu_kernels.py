@@ -272,3 +272,98 @@ def test_pdelu_ops_pass_opcheck_and_check_arguments():
                               (x, g, alpha, 1.5, False, alpha_grad))
     with pytest.raises(RuntimeError, match='alpha must be a float32 CPU'):
         torch.ops.mmact.pdelu_forward(x, alpha.double(), 0.9, False)
+
+
+def _acon_grads(x, params, dtype=None):
+    """(y, grad_x, grad_p1, grad_p2, grad_β) of the ACON-C op."""
+    from mmact.ops.acon import acon_c
+    x = x.detach().to(dtype or x.dtype).requires_grad_(True)
+    params = [p.detach().to(dtype or p.dtype).requires_grad_(True)
+              for p in params]
+    y = acon_c(x, *params)
+    g = torch.linspace(-1, 1, y.numel()).view(y.shape).to(y.dtype)
+    return (y, *torch.autograd.grad(y, (x, *params), g))
+
+
+def _acon_layouts():
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g)
+
+    x = r(3, 8, 9, 7) * 3
+    per_c = [r(1, 8, 1, 1), r(1, 8, 1, 1)]
+    return {  # name: (x, [p1, p2, β], fused backward expected)
+        'nchw': (x, per_c + [r(1, 8, 1, 1).abs()], True),
+        'meta_acon': (x, per_c + [r(3, 8, 1, 1).abs()], True),
+        'channels_last': (x.contiguous(memory_format=torch.channels_last),
+                          per_c + [r(3, 8, 1, 1).abs()], True),
+        'tokens': (r(2, 50, 16), [r(16), r(16), r(16).abs()], True),
+        'nhwc_per_sample': (r(2, 5, 6, 16), [r(16), r(16),
+                                             r(2, 1, 1, 16).abs()], True),
+        'acon_a': (x, [torch.ones(()), torch.zeros(()), r(1, 8, 1, 1)],
+                   True),
+        'long_rows': (r(2, 4, 100, 100), [r(1, 4, 1, 1), r(1, 4, 1, 1),
+                                          r(2, 4, 1, 1)], True),
+        'many_rows': (r(2, 3000, 24), [r(24), r(24), r(24)], True),
+        'strided': (x.transpose(2, 3), per_c + [r(1, 8, 1, 1)], True),
+        'two_dims': (x, [r(1, 8, 9, 1), r(1, 8, 1, 1), r(1, 8, 1, 1)],
+                     False),
+    }
+
+
+@pytest.mark.parametrize('name', sorted(_acon_layouts()))
+def test_acon_matches_float64(name):
+    from mmact.ops import acon
+    x, params, fused = _acon_layouts()[name]
+    assert (acon._layout(x, params) is not None) == fused
+    ref = _acon_grads(x, params, torch.float64)
+    for kernels in (True, False):
+        with cpu_kernels(kernels):
+            out = _acon_grads(x, params)
+        for o, r in zip(out, ref):
+            assert o.shape == r.shape and o.dtype == torch.float32
+            torch.testing.assert_close(o.double(), r, atol=1e-5,
+                                       rtol=1e-5 if o.shape == x.shape
+                                       else 1e-4)  # params: sums
+
+
+def test_acon_kernel_specials_low_precision_and_empty():
+    x = torch.tensor([float('nan'), float('inf'), -float('inf'), 0.0] * 3)
+    params = [torch.tensor(1.5), torch.tensor(0.25), torch.tensor(1.0)]
+    with cpu_kernels(True):
+        y = _acon_grads(x, params)[0]
+    with cpu_kernels(False):
+        torch.testing.assert_close(y, _acon_grads(x, params)[0],
+                                   equal_nan=True)
+    for dtype in (torch.float16, torch.bfloat16):
+        xl = (torch.randn(2, 4, 5, 5) * 3).to(dtype)
+        params = [torch.randn(1, 4, 1, 1) for _ in range(3)]
+        with cpu_kernels(True):
+            out = _acon_grads(xl, params)
+        assert out[0].dtype == torch.float32 and out[1].dtype == dtype
+        ref = _acon_grads(xl.double(), params, torch.float64)
+        torch.testing.assert_close(out[0].double(), ref[0], atol=1e-5,
+                                   rtol=1e-5)
+    e = torch.empty(0, 4, 3, 3)
+    params = [torch.ones(1, 4, 1, 1) for _ in range(3)]
+    with cpu_kernels(True):
+        out = _acon_grads(e, params)
+    assert out[1].shape == e.shape and all(p.abs().sum() == 0
+                                           for p in out[2:])
+
+
+def test_acon_ops_pass_opcheck_and_check_arguments():
+    x, g = torch.randn(2, 3, 20), torch.randn(2, 3, 20)
+    p = [torch.rand(2, 3) for _ in range(3)]
+    torch.library.opcheck(torch.ops.mmact.acon_forward,
+                          (torch.randn(2, 3, 4, 5), *[q.view(2, 3, 1, 1)
+                                                      for q in p]))
+    torch.library.opcheck(torch.ops.mmact.acon_backward, (x, g, *p, False))
+    torch.library.opcheck(torch.ops.mmact.acon_backward,
+                          (x, g, *[torch.rand(2, 20) for _ in range(3)],
+                           True))
+    with pytest.raises(RuntimeError, match=r'parameters must be \(N, C\)'):
+        torch.ops.mmact.acon_backward(x, g, *p, True)
+    with pytest.raises(RuntimeError, match='beta must be a float32 CPU'):
+        torch.ops.mmact.acon_forward(x, *p[:2], p[2].double())

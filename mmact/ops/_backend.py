@@ -47,6 +47,17 @@ if CPU_KERNELS_BUILT:
         return (torch.empty_like(u), torch.empty_like(u),
                 u.new_empty((u.numel() if with_grad else 0, B.shape[1])))
 
+    @torch.library.register_fake('mmact::acon_forward')
+    def _(x, p1, p2, beta):
+        shape = torch.broadcast_shapes(x.shape, p1.shape, p2.shape,
+                                       beta.shape)
+        return torch.empty(shape, dtype=x.dtype, device=x.device)
+
+    @torch.library.register_fake('mmact::acon_backward')
+    def _(x, grad, p1, p2, beta, channels_inner):
+        return torch.empty_like(x), x.new_empty(
+            (x.shape[0], p1.shape[1], 3), dtype=torch.float64)
+
     @torch.library.register_fake('mmact::pdelu_forward')
     def _(x, alpha, t, elu):
         return torch.empty(torch.broadcast_shapes(x.shape, alpha.shape),
