@@ -367,3 +367,22 @@ def test_acon_ops_pass_opcheck_and_check_arguments():
         torch.ops.mmact.acon_backward(x, g, *p, True)
     with pytest.raises(RuntimeError, match='beta must be a float32 CPU'):
         torch.ops.mmact.acon_forward(x, *p[:2], p[2].double())
+
+
+@pytest.mark.parametrize('cfg', [dict(type='AconC', num_channels=8),
+                                 dict(type='PDELU', num_channels=8)])
+def test_acon_and_pdelu_trace_under_torch_compile(cfg):
+    """The compiled ops have fake kernels: a whole graph, same numbers."""
+    import mmact
+    torch.manual_seed(0)
+    act = mmact.build_activation(cfg)
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    results = []
+    for fn in (act, torch.compile(act, fullgraph=True)):
+        x.grad = None
+        act.zero_grad()
+        y = fn(x)
+        y.square().sum().backward()
+        results.append([y, x.grad] + [p.grad for p in act.parameters()])
+    for eager, compiled in zip(*results):
+        torch.testing.assert_close(compiled, eager)

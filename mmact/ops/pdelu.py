@@ -43,12 +43,13 @@ class PDELUFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, alpha: Tensor, t: float) -> Tensor:
         ctx.save_for_backward(x, alpha)
         ctx.t = t
+        dtype = torch.promote_types(x.dtype, alpha.dtype)
         if use_cpu_kernels(x):
             y = torch.ops.mmact.pdelu_forward(x.float(), alpha.float(), t,
                                               _elu_limit(t))
-            return y.to(torch.result_type(x, alpha))
+            return y.to(dtype)
         f, _ = _negative_part(x, t)
-        return torch.where(x > 0, x, alpha * f)
+        return torch.where(x > 0, x, alpha * f).to(dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
