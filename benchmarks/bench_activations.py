@@ -21,7 +21,6 @@ in the backward, all as unfused PyTorch ops.
 """
 import argparse
 import contextlib
-import csv
 import platform
 import statistics
 import time
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 import mmact
 from mmact.modules import ChannelwiseActivation, DiTAC
 from mmact.ops._backend import cpu_kernels
+from results_io import write_csv
 
 OFFICIAL = 'DiTAC-official-style'
 PYTORCH_PATH = ':pytorch'
@@ -183,12 +183,8 @@ def machine(device: str) -> str:
 
 def write(rows: List[dict], device: str, name: str = '',
           peak_gbps: float = 0.0) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / (name or f"activations_{device.split(':')[0]}")
-    with open(stem.with_suffix('.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, stem.with_suffix('.csv'))
     lines = [
         f'Machine: {machine(device)}; torch {torch.__version__}; '
         f'{rows[0]["numel"]} {rows[0]["dtype"]} elements, forward + backward',

@@ -15,7 +15,6 @@ exists, so an interrupted matrix resumes where it stopped.
         --preset none --data-root data/ade/ADEChallengeData2016 --gpus 8
 """
 import argparse
-import csv
 import glob
 import json
 import os
@@ -27,6 +26,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from results_io import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 # The main metric of each task, as mmengine logs it.
@@ -143,10 +144,7 @@ def run_cell(config: str, seed: int, args, cell: Path,
 def summarise(results: List[Dict], out: Path) -> None:
     """results.{csv,json,md,png} from the cells' results."""
     keys = sorted({k for r in results for k in r})
-    with open(out / 'results.csv', 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(results)
+    write_csv(results, out / 'results.csv', keys)
     with open(out / 'results.json', 'w') as f:
         json.dump(results, f, indent=1)
     groups = defaultdict(list)

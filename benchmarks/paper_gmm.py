@@ -11,7 +11,6 @@ defaults to fewer for CPU minutes).
     python benchmarks/paper_gmm.py --epochs 30
 """
 import argparse
-import csv
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 import mmact
+from results_io import write_csv
 from toy_training import fit_classifier
 
 RESULTS = Path(__file__).resolve().parent / 'results'
@@ -90,11 +90,7 @@ def main() -> None:
         print(f"{act:8s} lr {best['lr']:g}: test accuracy "
               f"{best['accuracy']:.2f} %", flush=True)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix('.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, out.with_suffix('.csv'))
     lines = [f'2-D GMM, 10 classes, MLP 2-100-100-10, {args.epochs} epochs, '
              'lr chosen per activation.', '',
              '| activation | params | lr | test accuracy % |',

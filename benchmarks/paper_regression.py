@@ -22,7 +22,6 @@ split of the 392 complete rows.
     python benchmarks/paper_regression.py --task sines1d --iters 4000
 """
 import argparse
-import csv
 import math
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 import mmact
+from results_io import write_csv
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 # name users know -> act_cfg (Swish: trainable β, PReLU: one slope, as the
@@ -207,11 +207,7 @@ def main() -> None:
         acts = args.acts or list(PAPER[task])
         rows += run(task, acts, args.lrs, args.iters, args.seed)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix('.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, out.with_suffix('.csv'))
     out.with_suffix('.md').write_text(markdown(rows, args.iters))
     print(f'wrote {out}.csv and {out}.md')
 

@@ -1,0 +1,15 @@
+"""Result files the benchmarks share: rows of dicts as CSV."""
+import csv
+from pathlib import Path
+from typing import Dict, List, Optional
+
+
+def write_csv(rows: List[Dict], path: Path,
+              fieldnames: Optional[List[str]] = None) -> None:
+    """Rows as CSV (header: ``fieldnames``, default the first row's keys),
+    creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
