@@ -1,5 +1,8 @@
 """The DiTAC op: table lookup with linear interpolation, fused per chunk.
 
+The tables of T and dT/dθ come from :func:`build_table` (integrated by the
+kernels of :mod:`mmact.ops.cpab`).
+
 Forward reads x and writes y; backward reads x and grad_y and writes
 grad_x. Only x (and the tiny tables) are saved, so the activation memory
 equals GELU's. The θ-gradient never forms per-element d-vectors: it is a
