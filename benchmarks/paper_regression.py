@@ -17,11 +17,13 @@ activation from ``--lrs`` by the best test R². The paper trains 40k
 iterations; ``--iters`` defaults to fewer so the whole table runs in
 minutes on 2 CPU cores. x lies in [-1, 1] (1-D, 2-D); 1000 random training
 points, a 1000-point test grid (32x32 in 2-D); Auto-MPG: a fixed 70/30
-split of the 392 complete rows.
+split of the 392 complete rows. Finished trials (activation x lr) are kept
+in ``<out>.trials.jsonl`` and not rerun, so a long table resumes.
 
     python benchmarks/paper_regression.py --task sines1d --iters 4000
 """
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -155,12 +157,30 @@ def train_one(task: str, act: str, lr: float, iters: int, data,
 
 
 def run(task: str, acts: List[str], lrs: List[float], iters: int,
-        seed: int) -> List[Dict]:
+        seed: int, trials_file: Path) -> List[Dict]:
+    """Best trial per activation. Every finished trial is appended to
+    ``trials_file`` (JSON lines) and not rerun: an interrupted table
+    resumes."""
+    done = {}
+    if trials_file.exists():
+        for line in trials_file.read_text().splitlines():
+            t = json.loads(line)
+            done[t['task'], t['activation'], t['lr'], t['iters'],
+                 t['seed']] = t
     data = make_data(task, seed)
     rows = []
     for act in acts:
-        trials = [dict(lr=lr, **train_one(task, act, lr, iters, data, seed))
-                  for lr in lrs]
+        trials = []
+        for lr in lrs:
+            key = (task, act, lr, iters, seed)
+            if key not in done:
+                done[key] = dict(zip(('task', 'activation', 'lr', 'iters',
+                                      'seed'), key),
+                                 **train_one(task, act, lr, iters, data,
+                                             seed))
+                with open(trials_file, 'a') as f:
+                    f.write(json.dumps(done[key]) + '\n')
+            trials.append(done[key])
         best = max(trials, key=lambda t: t['r2'])
         paper = PAPER.get(task, {}).get(act, (None, None))
         rows.append(dict(task=task, activation=act, params=best['params'],
@@ -202,11 +222,13 @@ def main() -> None:
     parser.add_argument('--out', default=str(RESULTS / 'paper_regression'))
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny MLPs: threads only add overhead
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for task in args.task:
         acts = args.acts or list(PAPER[task])
-        rows += run(task, acts, args.lrs, args.iters, args.seed)
-    out = Path(args.out)
+        rows += run(task, acts, args.lrs, args.iters, args.seed,
+                    out.with_suffix('.trials.jsonl'))
     write_csv(rows, out.with_suffix('.csv'))
     out.with_suffix('.md').write_text(markdown(rows, args.iters))
     print(f'wrote {out}.csv and {out}.md')

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,20 @@ def test_regression_data_and_training_reduce_the_error():
                                          0)
     assert short['params'] == 2 * 50 + 50 + 51 + 9  # MLP 2-50-1 + θ
     assert longer['mse'] < short['mse']
+
+
+def test_regression_table_resumes_finished_trials(tmp_path, monkeypatch):
+    trials = tmp_path / 'table.trials.jsonl'
+    first = paper_regression.run('sines1d', ['ReLU'], [1e-2, 1e-3], 20, 0,
+                                 trials)
+    assert len(trials.read_text().splitlines()) == 2
+    monkeypatch.setattr(paper_regression, 'train_one',
+                        lambda *a: pytest.fail('a finished trial reran'))
+    again = paper_regression.run('sines1d', ['ReLU'], [1e-2, 1e-3], 20, 0,
+                                 trials)
+    assert again == first
+    with pytest.raises(pytest.fail.Exception):  # other settings: new trials
+        paper_regression.run('sines1d', ['ReLU'], [1e-2], 21, 0, trials)
 
 
 def test_layeract_analysis_measures_every_layer():
