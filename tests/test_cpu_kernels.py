@@ -263,15 +263,18 @@ def test_pdelu_kernel_specials_low_precision_and_empty():
 
 
 def test_pdelu_ops_pass_opcheck_and_check_arguments():
-    x, g, alpha = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5), \
-        torch.rand(1, 3, 1, 1)
-    torch.library.opcheck(torch.ops.mmact.pdelu_forward, (x, alpha, 0.9,
-                                                          False))
-    for alpha_grad in (True, False):
+    x, g = torch.randn(2, 3, 20), torch.randn(2, 3, 20)
+    torch.library.opcheck(torch.ops.mmact.pdelu_forward,
+                          (x, torch.rand(1, 3, 1), 0.9, False))
+    for inner, alpha in ((False, torch.rand(2, 3)), (True, torch.rand(2, 20))):
         torch.library.opcheck(torch.ops.mmact.pdelu_backward,
-                              (x, g, alpha, 1.5, False, alpha_grad))
+                              (x, g, alpha, 1.5, False, inner))
     with pytest.raises(RuntimeError, match='alpha must be a float32 CPU'):
-        torch.ops.mmact.pdelu_forward(x, alpha.double(), 0.9, False)
+        torch.ops.mmact.pdelu_forward(x, torch.rand(3, 1).double(), 0.9,
+                                      False)
+    with pytest.raises(RuntimeError, match=r'parameters must be \(N, C\)'):
+        torch.ops.mmact.pdelu_backward(x, g, torch.rand(2, 3), 0.9, False,
+                                       True)
 
 
 def _acon_grads(x, params, dtype=None):
@@ -314,9 +317,9 @@ def _acon_layouts():
 
 @pytest.mark.parametrize('name', sorted(_acon_layouts()))
 def test_acon_matches_float64(name):
-    from mmact.ops import acon
+    from mmact.ops._channels import layout
     x, params, fused = _acon_layouts()[name]
-    assert (acon._layout(x, params) is not None) == fused
+    assert (layout(x, params) is not None) == fused
     ref = _acon_grads(x, params, torch.float64)
     for kernels in (True, False):
         with cpu_kernels(kernels):

@@ -11,8 +11,10 @@ b = max(0, 1 + (1 - t)x) and x <= 0:
 for x > 0, dy/dx = 1 and dy/dα = 0.
 
 CPU float tensors use the compiled kernels of ``csrc/pdelu.cpp`` when
-``mmact._C`` is built (one vectorised pass per output); otherwise, and for
-float64 (the reference), these torch ops.
+``mmact._C`` is built: the forward in one pass for any layout; the backward
+in one pass that also sums dL/dα per sample and channel
+(:mod:`mmact.ops._channels`: NCHW, channels-last, (B, L, C) tokens, scalar
+α). Other layouts, and float64 (the reference), use these torch ops.
 """
 from typing import Tuple
 
@@ -21,6 +23,7 @@ from torch import Tensor
 
 from ..functional.elementwise import PDELU_ELU_LIMIT
 from ._backend import compute_dtype, use_cpu_kernels
+from ._channels import fused_backward, reduce_to
 
 
 def _elu_limit(t: float) -> bool:
@@ -55,21 +58,21 @@ class PDELUFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, alpha = ctx.saved_tensors
-        t, need_alpha, dtype = ctx.t, ctx.needs_input_grad[1], x.dtype
-        if use_cpu_kernels(x):
-            gx, ga = torch.ops.mmact.pdelu_backward(
-                x.float(), grad.float(), alpha.float(), t, _elu_limit(t),
-                need_alpha)
-        else:
-            cd = compute_dtype(x)
-            x, g = x.to(cd), grad.to(cd)
-            f, df = _negative_part(x, t)
-            positive = x > 0
-            gx = torch.where(positive, g, g * alpha * df)
-            ga = torch.where(positive, 0.0, g * f) if need_alpha else None
-        gx = gx.to(dtype) if ctx.needs_input_grad[0] else None
-        ga = ga.sum_to_size(alpha.shape).to(alpha.dtype) if need_alpha \
-            else None
+        t, need_alpha = ctx.t, ctx.needs_input_grad[1]
+        fused = fused_backward(torch.ops.mmact.pdelu_backward, x, grad,
+                               [alpha], t, _elu_limit(t)) \
+            if use_cpu_kernels(x) else None
+        if fused is not None:
+            gx, sums, lay = fused
+            return gx, reduce_to(sums[..., 0], alpha, lay.dim, x.dim()) \
+                if need_alpha else None, None
+        cd = compute_dtype(x)
+        xc, g = x.to(cd), grad.to(cd)
+        f, df = _negative_part(xc, t)
+        positive = xc > 0
+        gx = torch.where(positive, g, g * alpha * df).to(x.dtype)
+        ga = torch.where(positive, 0.0, g * f).sum_to_size(alpha.shape).to(
+            alpha.dtype) if need_alpha else None
         return gx, ga, None
 
 

@@ -1,17 +1,20 @@
-// PDELU on CPU: the passes of mmact/ops/pdelu.py fused into one
-// vectorised loop each (ATen's TensorIterator: α broadcast per channel or
-// as a scalar, any layout of x, split across threads). Negative part
+// PDELU on CPU: the op of mmact/ops/pdelu.py fused. Negative part
 // f(x) = [max(0, 1 + (1 - t)x)]^(1 / (1 - t)) - 1, or expm1(x) in the ELU
 // limit; f'(x) = [max(0, 1 + (1 - t)x)]^(t / (1 - t)), or exp(x).
+// Forward: one TensorIterator pass (α broadcast, any layout). Backward:
+// channel_backward (channel_reduce.h) with the sums of g f(x) over x <= 0
+// per sample and channel.
 #include <ATen/ATen.h>
 #include <ATen/TensorIterator.h>
 #include <ATen/native/cpu/Loops.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <tuple>
 
+#include "channel_reduce.h"
 #include "common.h"
 
 namespace mmact {
@@ -55,25 +58,12 @@ struct Pdelu {
     f_out = (lb * Vec(power)).exp() - Vec(1.f);
     df_out = (lb * Vec(grad_power)).exp();
   }
-  float df(float x) const {
-    return elu ? std::exp(std::min(x, 0.f)) : std::pow(base(x), grad_power);
-  }
-  Vec df(const Vec& x) const {
-    return elu ? at::vec::minimum(x, Vec(0.f)).exp()
-               : (base(x).log() * Vec(grad_power)).exp();
-  }
 };
-
-void check_float(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat,
-              "mmact::pdelu: ", name, " must be a float32 CPU tensor, got ",
-              t.scalar_type(), " on ", t.device());
-}
 
 at::Tensor pdelu_forward(const at::Tensor& x, const at::Tensor& alpha,
                          double t, bool elu) {
-  check_float(x, "x");
-  check_float(alpha, "alpha");
+  check_float(x, "pdelu", "x");
+  check_float(alpha, "pdelu", "alpha");
   const Pdelu p(t, elu);
   at::Tensor y;
   auto iter = at::TensorIteratorConfig()
@@ -90,81 +80,24 @@ at::Tensor pdelu_forward(const at::Tensor& x, const at::Tensor& alpha,
   return iter.output();
 }
 
-// Both backward outputs in one pass, sharing loads and log b: TensorIterator
-// gives 2-D blocks (operands gx, ga, x, grad, α; inner strides first); the
-// inner loop runs on vectors where x, grad and the outputs are contiguous and
-// α is contiguous or broadcast along it, else element by element.
-void backward_both(at::TensorIterator& iter, const Pdelu& p) {
-  iter.for_each([&p](char** data, const int64_t* strides, int64_t n,
-                     int64_t outer) {
-    const int64_t* s = strides;
-    const bool vectorised = s[0] == 4 && s[1] == 4 && s[2] == 4 &&
-                            s[3] == 4 && (s[4] == 0 || s[4] == 4);
-    for (int64_t j = 0; j < outer; ++j) {
-      char* ptr[5];
-      for (int k = 0; k < 5; ++k) ptr[k] = data[k] + j * strides[5 + k];
-      int64_t i = 0;
-      if (vectorised) {
-        auto* gx = reinterpret_cast<float*>(ptr[0]);
-        auto* ga = reinterpret_cast<float*>(ptr[1]);
-        const auto* x = reinterpret_cast<const float*>(ptr[2]);
-        const auto* g = reinterpret_cast<const float*>(ptr[3]);
-        const auto* a = reinterpret_cast<const float*>(ptr[4]);
-        for (; i + kLanes <= n; i += kLanes) {
-          const Vec v = Vec::loadu(x + i), gv = Vec::loadu(g + i);
-          const Vec av = s[4] ? Vec::loadu(a + i) : Vec(*a);
-          const Vec positive = v > Vec(0.f);
-          Vec f, df;
-          p.both(v, f, df);
-          Vec::blendv(gv * av * df, gv, positive).store(gx + i);
-          Vec::blendv(gv * f, Vec(0.f), positive).store(ga + i);
-        }
-      }
-      for (; i < n; ++i) {
-        const float v = *reinterpret_cast<const float*>(ptr[2] + i * s[2]);
-        const float g = *reinterpret_cast<const float*>(ptr[3] + i * s[3]);
-        const float a = *reinterpret_cast<const float*>(ptr[4] + i * s[4]);
-        *reinterpret_cast<float*>(ptr[0] + i * s[0]) =
-            v > 0.f ? g : g * a * p.df(v);
-        *reinterpret_cast<float*>(ptr[1] + i * s[1]) =
-            v > 0.f ? 0.f : g * p.f(v);
-      }
-    }
-  });
-}
-
-// (grad_x, g f(x) per element where x <= 0, to be summed to α's shape; an
-// empty tensor when alpha_grad is false).
+// (grad_x, (N, C, 1) sums of g f(x) over x <= 0): channel_backward
+// (channel_reduce.h) over x viewed as (N, M, K), α as (N, C).
 std::tuple<at::Tensor, at::Tensor> pdelu_backward(const at::Tensor& x,
                                                   const at::Tensor& grad,
                                                   const at::Tensor& alpha,
                                                   double t, bool elu,
-                                                  bool alpha_grad) {
-  check_float(x, "x");
-  check_float(grad, "grad");
-  check_float(alpha, "alpha");
+                                                  bool channels_inner) {
   const Pdelu p(t, elu);
-  at::Tensor grad_x, grad_alpha;
-  at::TensorIteratorConfig config;
-  config.add_output(grad_x);
-  if (alpha_grad) config.add_output(grad_alpha);
-  auto iter = config.add_const_input(x)
-                  .add_const_input(grad)
-                  .add_const_input(alpha)
-                  .build();
-  if (alpha_grad) {
-    backward_both(iter, p);
-    return {iter.output(0), iter.output(1)};
-  }
-  at::native::cpu_kernel_vec(
-      iter,
-      [p](float v, float g, float a) -> float {
-        return v > 0.f ? g : g * a * p.df(v);
-      },
-      [p](Vec v, Vec g, Vec a) -> Vec {
-        return Vec::blendv(g * a * p.df(v), g, v > Vec(0.f));
+  return channel_backward<1, 1>(
+      "pdelu", x, grad, {alpha}, channels_inner,
+      [&p](const Vec& v, const Vec& g, const std::array<Vec, 1>& a, Vec& gx,
+           std::array<Vec, 1>& terms) {
+        const Vec positive = v > Vec(0.f);
+        Vec f, df;
+        p.both(v, f, df);
+        gx = Vec::blendv(g * a[0] * df, g, positive);
+        terms[0] = Vec::blendv(g * f, Vec(0.f), positive);
       });
-  return {iter.output(), at::empty({0}, x.options())};
 }
 
 }  // namespace
@@ -173,7 +106,7 @@ TORCH_LIBRARY_FRAGMENT(mmact, m) {
   m.def("pdelu_forward(Tensor x, Tensor alpha, float t, bool elu) -> Tensor");
   m.def(
       "pdelu_backward(Tensor x, Tensor grad, Tensor alpha, float t, bool elu,"
-      " bool alpha_grad) -> (Tensor, Tensor)");
+      " bool channels_inner) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mmact, CPU, m) {
