@@ -5,7 +5,7 @@ torch's GELU, interleaved in one run, so the ratios compare like with like
 on whatever machine runs it. Results go to stdout (Markdown) and to
 ``benchmarks/results/activations_<device>.{csv,md}``.
 
-    python benchmarks/bench_activations.py                 # CPU, ~4M fp32
+    python benchmarks/bench_activations.py                 # all, CPU, 4M fp32
     python benchmarks/bench_activations.py --device cuda --numel 16777216
     python benchmarks/bench_activations.py --names DiTAC PDELU --dtype bfloat16
     python benchmarks/bench_activations.py --names DiTAC DiTAC-official-style
@@ -80,12 +80,13 @@ class OfficialStyleDiTAC(torch.nn.Module):
                                             d.a, d.b)
 
 RESULTS = Path(__file__).resolve().parent / 'results'
-DEFAULT_NAMES = [
-    'GELU', 'ReLU', 'SiLU', 'GELUTanh', 'QuickGELU', 'SELU', 'CELU',
-    'Softplus', 'Mish', 'HardSiLU', 'PDELU', 'SwishBeta', 'AconC',
-    'MetaAconC', 'LASiLU', 'LAHardSiLU', 'DiTAC', 'GEDiTAC', 'LDiTAC',
-    'InfDiTAC'
-]
+
+
+def registered_names() -> List[str]:
+    """Every activation of the registry once (canonical names, table
+    order), GELU first: the default rows."""
+    names = dict.fromkeys(i.canonical for i in mmact.list_activations())
+    return ['GELU'] + [n for n in names if n != 'GELU']
 
 
 def _sync(device: torch.device) -> None:
@@ -203,7 +204,8 @@ def write(rows: List[dict], device: str, name: str = '',
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--names', nargs='+', default=DEFAULT_NAMES)
+    parser.add_argument('--names', nargs='+',
+                        help='default: every registered activation')
     parser.add_argument('--numel', type=int, default=1 << 22)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--dtype', default='float32',
@@ -216,6 +218,7 @@ def main() -> None:
                         help='result file stem under benchmarks/results '
                         '(default: activations_<device>)')
     args = parser.parse_args()
+    args.names = args.names or registered_names()
     for name in args.names:
         if name != OFFICIAL:  # fail early, with suggestions
             mmact.get_activation(name.removesuffix(PYTORCH_PATH))

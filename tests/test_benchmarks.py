@@ -99,6 +99,22 @@ def test_activation_benchmark_reports_ratios_and_saved_memory():
     assert all(r['act_ms'] > 0 and r['gelu_ms'] > 0 for r in rows.values())
 
 
+def test_activation_benchmark_covers_every_registered_activation():
+    import bench_activations as ba
+
+    import mmact
+    names = ba.registered_names()
+    assert names[0] == 'GELU' and len(names) == len(set(names))
+    assert set(names) == {i.canonical for i in mmact.list_activations()}
+    # 2 x 64^3 elements: a batch of two for Meta-ACON's BN.
+    rows = {r['name']: r for r in ba.run(names, 1 << 19, 'cpu',
+                                         torch.float32, repeats=1)}
+    assert set(rows) == set(names)
+    # The memory-lean ops save x and per-channel parameters only.
+    for name in ('AconC', 'MetaAconC', 'PDELU', 'LASiLU', 'LAHardSiLU'):
+        assert rows[name]['memory_ratio'] < 1.01, rows[name]
+
+
 def test_train_step_benchmark_runs_upernet(tmp_path):
     cmd = [sys.executable, 'benchmarks/bench_train_step.py', '--acts',
            'GELU', 'DiTAC', '--size', '32', '--batch', '2', '--steps', '1',
