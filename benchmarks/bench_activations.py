@@ -132,7 +132,10 @@ def build(name: str, channels: int, device, dtype) -> torch.nn.Module:
 
 
 def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
-        repeats: int) -> List[dict]:
+        repeats: int, rounds: int = 1) -> List[dict]:
+    """Times each name ``repeats`` times interleaved with GELU, in
+    ``rounds`` passes over all names (a burst of machine noise then hits one
+    pass, not all samples of a row); medians over all samples."""
     device = torch.device(device)
     torch.manual_seed(0)
     channels = 64
@@ -143,27 +146,35 @@ def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
     warm = base.clone().requires_grad_(True)
     for _ in range(5):  # first large allocations (the heap settles)
         fwd_bwd_ms(gelu, warm, grad)
+    acts = {name: build(name.removesuffix(PYTORCH_PATH), channels, device,
+                        dtype) for name in names}
+    times = {name: ([], []) for name in names}
+    memory = {}
+    for round_ in range(rounds):
+        for name in names:
+            act, (t_gelu, t_act) = acts[name], times[name]
+            x = base.clone().requires_grad_(True)
+            path = cpu_kernels(False) if name.endswith(PYTORCH_PATH) \
+                else contextlib.nullcontext()
+            with path:
+                if round_ == 0:
+                    for _ in range(3):  # warm-up (tables, allocator)
+                        for fn in (gelu, act):
+                            fwd_bwd_ms(fn, x, grad)
+                    memory[name] = (saved_bytes(gelu, x), saved_bytes(act, x))
+                for _ in range(repeats):  # interleaved: same machine state
+                    t_gelu.append(fwd_bwd_ms(gelu, x, grad))
+                    t_act.append(fwd_bwd_ms(act, x, grad))
     rows = []
     for name in names:
-        act = build(name.removesuffix(PYTORCH_PATH), channels, device, dtype)
-        x = base.clone().requires_grad_(True)
-        path = cpu_kernels(False) if name.endswith(PYTORCH_PATH) \
-            else contextlib.nullcontext()
-        with path:
-            for _ in range(3):  # warm-up (tables, allocator, kernels)
-                for fn in (gelu, act):
-                    fwd_bwd_ms(fn, x, grad)
-            t_gelu, t_act = [], []
-            for _ in range(repeats):  # interleaved: same machine state
-                t_gelu.append(fwd_bwd_ms(gelu, x, grad))
-                t_act.append(fwd_bwd_ms(act, x, grad))
-            mem_gelu, mem_act = saved_bytes(gelu, x), saved_bytes(act, x)
-        g_ms, a_ms = statistics.median(t_gelu), statistics.median(t_act)
+        g_ms, a_ms = (statistics.median(t) for t in times[name])
+        mem_gelu, mem_act = memory[name]
         # Element-wise traffic: forward reads x, writes y; backward reads x
         # and grad_y, writes grad_x (GELU's traffic, the physical floor).
         traffic = 5 * base.numel() * base.element_size()
         rows.append(dict(name=name, numel=base.numel(), dtype=str(dtype)[6:],
-                         device=str(device), gelu_ms=round(g_ms, 3),
+                         device=str(device), runs=repeats * rounds,
+                         gelu_ms=round(g_ms, 3),
                          act_ms=round(a_ms, 3),
                          time_ratio=round(a_ms / g_ms, 2),
                          gbps=round(traffic / a_ms / 1e6, 1),
@@ -188,7 +199,8 @@ def write(rows: List[dict], device: str, name: str = '',
     write_csv(rows, stem.with_suffix('.csv'))
     lines = [
         f'Machine: {machine(device)}; torch {torch.__version__}; '
-        f'{rows[0]["numel"]} {rows[0]["dtype"]} elements, forward + backward',
+        f'{rows[0]["numel"]} {rows[0]["dtype"]} elements, forward + backward;'
+        f' medians of {rows[0]["runs"]} runs per row, interleaved with GELU',
         '', '| activation | ms | GELU ms | time / GELU | GB/s | of peak | '
         'saved MiB | saved / GELU |', '|---|---|---|---|---|---|---|---|'
     ]
@@ -210,7 +222,10 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--dtype', default='float32',
                         choices=['float32', 'float16', 'bfloat16'])
-    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--repeats', type=int, default=7,
+                        help='interleaved runs per name and round')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='passes over all names')
     parser.add_argument('--peak-gbps', type=float, default=0.0,
                         help="the device's memory bandwidth (e.g. ~3000 for "
                         'an H100), to report achieved bandwidth as a fraction')
@@ -223,7 +238,7 @@ def main() -> None:
         if name != OFFICIAL:  # fail early, with suggestions
             mmact.get_activation(name.removesuffix(PYTORCH_PATH))
     rows = run(args.names, args.numel, args.device,
-               getattr(torch, args.dtype), args.repeats)
+               getattr(torch, args.dtype), args.repeats, args.rounds)
     print(f'wrote {write(rows, args.device, args.out, args.peak_gbps)}'
           '.csv/.md')
 

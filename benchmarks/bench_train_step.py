@@ -4,7 +4,9 @@ Builds the UperNet + ConvNeXt-T model of the ADE20K configs
 (``configs/convnext/``; no pretrained weights, BN for SyncBN) once per
 activation, with ``backbone.act_cfg`` set to it (every ConvNeXt block), and
 times forward + loss + backward + AdamW step on the same batch, side by side
-in one run. On CUDA it also reports peak memory. ConvNeXt and UperNet need
+in one run (the models take turns, step by step). On CUDA it also reports
+the peak memory a step allocates above the resident weights and optimizer
+state (activations, gradients, workspace). ConvNeXt and UperNet need
 no compiled mmcv ops, so this runs wherever mmseg imports.
 
     python benchmarks/bench_train_step.py --device cuda --size 512 --batch 2
@@ -53,17 +55,25 @@ def batch(n: int, size: int, classes: int, device: str):
     return images, samples
 
 
-def step_ms(model, optimizer, images, samples, device) -> float:
-    if device == 'cuda':
+def step(model, optimizer, images, samples, device) -> tuple:
+    """(ms, peak MiB the step allocates above what was resident; nan on
+    CPU) of forward + loss + backward + optimizer step."""
+    cuda = device == 'cuda'
+    if cuda:
         torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        resident = torch.cuda.memory_allocated()
     start = time.perf_counter()
     loss, _ = model.parse_losses(model.loss(images, samples))
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    if device == 'cuda':
+    if cuda:
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1e3
+    ms = (time.perf_counter() - start) * 1e3
+    peak = (torch.cuda.max_memory_allocated() - resident) / 2**20 if cuda \
+        else float('nan')
+    return ms, peak
 
 
 def main() -> None:
@@ -81,27 +91,29 @@ def main() -> None:
         mmact.get_activation(act)  # fail early, with suggestions
     torch.manual_seed(0)
     images, samples = batch(args.batch, args.size, 150, args.device)
-    rows = []
+    runs = {}
     for act in args.acts:
         model = build(args.config, act, args.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        step_ms(model, optimizer, images, samples, args.device)  # warm-up
-        if args.device == 'cuda':
-            torch.cuda.reset_peak_memory_stats()
-        times = [step_ms(model, optimizer, images, samples, args.device)
-                 for _ in range(args.steps)]
-        peak = (torch.cuda.max_memory_allocated() / 2**20
-                if args.device == 'cuda' else float('nan'))
-        rows.append((act, statistics.median(times), peak))
-        print(f'{act:>10}: {rows[-1][1]:9.1f} ms/step, peak {peak:.0f} MiB',
-              flush=True)
-        del model, optimizer
+        step(model, optimizer, images, samples, args.device)  # warm-up
+        runs[act] = (model, optimizer, [])
+    # Round-robin over the models: machine noise hits all alike.
+    for _ in range(args.steps):
+        for act, (model, optimizer, results) in runs.items():
+            results.append(step(model, optimizer, images, samples,
+                                args.device))
+    rows = []
+    for act, (_, _, results) in runs.items():
+        rows.append((act, statistics.median(ms for ms, _ in results),
+                     max(peak for _, peak in results)))
+        print(f'{act:>10}: {rows[-1][1]:9.1f} ms/step, step peak '
+              f'{rows[-1][2]:.0f} MiB', flush=True)
     base_ms, base_mem = rows[0][1], rows[0][2]
     name = (torch.cuda.get_device_name() if args.device == 'cuda' else
             f'CPU, {torch.get_num_threads()} threads')
     lines = [f'UperNet + ConvNeXt-T train step ({Path(args.config).name}), '
              f'{args.batch}x3x{args.size}x{args.size}, {name}', '',
-             f'| activation | ms/step | vs {rows[0][0]} | peak MiB | '
+             f'| activation | ms/step | vs {rows[0][0]} | step peak MiB | '
              f'vs {rows[0][0]} |', '|---|---|---|---|---|']
     lines += [f'| {a} | {t:.1f} | {t / base_ms:.3f} | {m:.0f} | '
               f'{m / base_mem:.3f} |' for a, t, m in rows]
