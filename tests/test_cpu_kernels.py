@@ -389,3 +389,14 @@ def test_acon_and_pdelu_trace_under_torch_compile(cfg):
         results.append([y, x.grad] + [p.grad for p in act.parameters()])
     for eager, compiled in zip(*results):
         torch.testing.assert_close(compiled, eager)
+
+
+def test_a_build_older_than_the_sources_is_not_used(monkeypatch):
+    """A stale mmact._C (ops missing) warns and leaves the PyTorch paths."""
+    from mmact.ops import _backend
+    assert _backend._load_cpu_kernels()
+    monkeypatch.setattr(_backend, 'CPU_OPS',
+                        _backend.CPU_OPS + ('gone_op', ))
+    with pytest.warns(UserWarning, match='older than the sources .no '
+                      'gone_op.*rebuild'):
+        assert not _backend._load_cpu_kernels()

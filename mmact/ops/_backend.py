@@ -3,6 +3,7 @@ kernels (``mmact._C``, registered as ``torch.ops.mmact.*``), the device
 dispatch and the compute dtype."""
 import contextlib
 import os
+import warnings
 from typing import Iterator
 
 import torch
@@ -15,6 +16,13 @@ except ImportError:  # CPU-only installs: the PyTorch paths serve
     triton = tl = None
 
 
+# What mmact._C registers (csrc/*.cpp); a build older than the sources
+# lacks some.
+CPU_OPS = ('ditac_forward', 'ditac_backward', 'cpab_integrate',
+           'layeract_forward', 'layeract_backward', 'acon_forward',
+           'acon_backward', 'pdelu_forward', 'pdelu_backward')
+
+
 def _load_cpu_kernels() -> bool:
     # Built with AVX2 code (setup.py); machines without it (or installs
     # that skipped the build) keep the vectorised PyTorch paths.
@@ -23,6 +31,13 @@ def _load_cpu_kernels() -> bool:
     try:
         from .. import _C  # noqa: F401  (registers torch.ops.mmact.*)
     except ImportError:
+        return False
+    stale = [op for op in CPU_OPS if not hasattr(torch.ops.mmact, op)]
+    if stale:
+        warnings.warn(
+            f'mmact._C is older than the sources (no {", ".join(stale)}): '
+            'the PyTorch paths serve; rebuild with tools/setup_env.sh or '
+            'pip install --no-build-isolation -e .', stacklevel=2)
         return False
     return True
 
