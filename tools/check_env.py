@@ -27,7 +27,8 @@ def main() -> int:
         from mmact.ops._backend import CPU_KERNELS_BUILT
         if not CPU_KERNELS_BUILT:
             missing.append('mmact._C: the compiled CPU kernels are not built '
-                           '(pip install --no-build-isolation -e .)')
+                           'or older than the sources (pip install '
+                           '--no-build-isolation -e .)')
     if missing:
         print('mmact environment is incomplete:', file=sys.stderr)
         for line in missing:
