@@ -10,9 +10,9 @@ from torch import Tensor
 
 
 class Layout(NamedTuple):
-    """x as (N, M, K), the channel ``dim`` of x outer (M) or inner (K) of
-    the view; ``permuted``: NCHW stored channels-last."""
-    view: Tensor
+    """x viewed as ``shape`` (N, M, K), the channel ``dim`` of x outer (M)
+    or inner (K) of the view; ``permuted``: NCHW stored channels-last."""
+    shape: Tuple[int, int, int]
     dim: int
     channels_inner: bool
     permuted: bool
@@ -37,20 +37,19 @@ def layout(x: Tensor, params: List[Tensor]) -> Optional[Layout]:
     n, shape = x.shape[0], x.shape
     if nd == 4 and dim == 1 and not x.is_contiguous() and x.is_contiguous(
             memory_format=torch.channels_last):
-        return Layout(x.permute(0, 2, 3, 1).reshape(n, -1, shape[1]), dim,
-                      True, True)
+        return Layout((n, shape[2] * shape[3], shape[1]), dim, True, True)
     before, after = math.prod(shape[1:dim]), math.prod(shape[dim + 1:])
     if after == 1:
-        return Layout(x.reshape(n, before, shape[dim]), dim, True, False)
+        return Layout((n, before, shape[dim]), dim, True, False)
     if before == 1:
-        return Layout(x.reshape(n, shape[dim], after), dim, False, False)
+        return Layout((n, shape[dim], after), dim, False, False)
     return None
 
 
 def _as_view(t: Tensor, lay: Layout) -> Tensor:
     if lay.permuted:
         t = t.permute(0, 2, 3, 1)
-    return t.reshape(lay.view.shape).float().contiguous()
+    return t.reshape(lay.shape).float().contiguous()
 
 
 def reduce_to(sums: Tensor, p: Tensor, dim: int, nd: int) -> Tensor:
@@ -72,7 +71,7 @@ def fused_backward(kernel: Callable, x: Tensor, grad: Tensor,
     lay = layout(x, params)
     if lay is None:
         return None
-    n, m, k = lay.view.shape
+    n, m, k = lay.shape
     c = k if lay.channels_inner else m
     nd = x.dim()
     params_nc = []

@@ -19,6 +19,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from ..functional import acon as F_acon
 from ._backend import use_cpu_kernels
 from ._channels import fused_backward, reduce_to
 
@@ -36,8 +37,7 @@ class AconCFunction(torch.autograd.Function):
                 torch.promote_types(p2.dtype, beta.dtype))
             return torch.ops.mmact.acon_forward(
                 x.float(), p1.float(), p2.float(), beta.float()).to(dtype)
-        d = (p1 - p2) * x
-        return d * torch.sigmoid(beta * d) + p2 * x
+        return F_acon.acon_c(x, p1, p2, beta)
 
     @staticmethod
     @torch.autograd.function.once_differentiable

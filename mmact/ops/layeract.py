@@ -12,9 +12,9 @@ CPU tensors use the compiled kernels of ``csrc/layeract.cpp`` when
 ``mmact._C`` is built (the same two passes as below, AVX2 lanes, rows split
 into column blocks across threads), else these torch ops; float64 always
 takes the torch ops. CUDA tensors use Triton kernels: the forward is
-torch's fused var_mean reduction plus one element-wise kernel; the backward is one kernel that
-reduces Σq and Σq·n per row (atomics over the row's blocks) and one
-element-wise kernel for dL/dy.
+torch's fused var_mean reduction plus one element-wise kernel; the backward
+is one kernel that reduces Σq and Σq·n per row (atomics over the row's
+blocks) and one element-wise kernel for dL/dy.
 """
 import torch
 from torch import Tensor

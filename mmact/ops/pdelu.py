@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..functional.elementwise import PDELU_ELU_LIMIT
+from ..functional.elementwise import pdelu as F_pdelu
 from ._backend import compute_dtype, use_cpu_kernels
 from ._channels import fused_backward, reduce_to
 
@@ -51,8 +52,7 @@ class PDELUFunction(torch.autograd.Function):
             y = torch.ops.mmact.pdelu_forward(x.float(), alpha.float(), t,
                                               _elu_limit(t))
             return y.to(dtype)
-        f, _ = _negative_part(x, t)
-        return torch.where(x > 0, x, alpha * f).to(dtype)
+        return F_pdelu(x, alpha, t).to(dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable

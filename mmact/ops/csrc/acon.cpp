@@ -27,10 +27,10 @@ inline Vec sigmoid(const Vec& z) {
 
 at::Tensor acon_forward(const at::Tensor& x, const at::Tensor& p1,
                         const at::Tensor& p2, const at::Tensor& beta) {
-  check_float(x, "acon", "x");
-  check_float(p1, "acon", "p1");
-  check_float(p2, "acon", "p2");
-  check_float(beta, "acon", "beta");
+  check_cpu(x, "acon", "x", at::kFloat);
+  check_cpu(p1, "acon", "p1", at::kFloat);
+  check_cpu(p2, "acon", "p2", at::kFloat);
+  check_cpu(beta, "acon", "beta", at::kFloat);
   at::Tensor y;
   auto iter = at::TensorIteratorConfig()
                   .add_output(y)

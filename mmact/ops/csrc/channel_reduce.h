@@ -28,15 +28,6 @@ inline int64_t rows_of(int64_t elements, int64_t k) {
   return std::max<int64_t>(1, elements / std::max<int64_t>(k, 1));
 }
 
-inline void check_float(const at::Tensor& t, const char* op,
-                        const char* name, int64_t dim = -1) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat &&
-                  (dim < 0 || (t.dim() == dim && t.is_contiguous())),
-              "mmact::", op, ": ", name, " must be a float32 CPU tensor",
-              dim < 0 ? "" : " (contiguous, the stated rank)", ", got ",
-              t.scalar_type(), " ", t.sizes(), " on ", t.device());
-}
-
 // op(x, g, params, grad_x, terms) on lanes; zero-filled lanes of a partial
 // group (x = g = 0, parameters 0) must give zero terms.
 template <size_t P, size_t S, typename Op>
@@ -44,8 +35,8 @@ std::tuple<at::Tensor, at::Tensor> channel_backward(
     const char* name, const at::Tensor& x, const at::Tensor& grad,
     const std::array<at::Tensor, P>& params, bool channels_inner,
     const Op& op) {
-  check_float(x, name, "x", 3);
-  check_float(grad, name, "grad", 3);
+  check_cpu(x, name, "x", at::kFloat, 3);
+  check_cpu(grad, name, "grad", at::kFloat, 3);
   TORCH_CHECK(grad.sizes() == x.sizes(), "mmact::", name,
               ": grad and x differ in shape: ", grad.sizes(), " vs ",
               x.sizes());
@@ -53,7 +44,7 @@ std::tuple<at::Tensor, at::Tensor> channel_backward(
   const int64_t C = channels_inner ? K : M;
   std::array<const float*, P> p;
   for (size_t j = 0; j < P; ++j) {
-    check_float(params[j], name, "parameters", 2);
+    check_cpu(params[j], name, "parameters", at::kFloat, 2);
     TORCH_CHECK(params[j].size(0) == N && params[j].size(1) == C,
                 "mmact::", name, ": parameters must be (N, C) = (", N, ", ",
                 C, "), got ", params[j].sizes());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
 #include <c10/util/Exception.h>
 
@@ -35,6 +36,21 @@ inline void store(const Vec& v, float* p, int64_t count) {
   } else {
     v.store(p, count);
   }
+}
+
+// Fails with "mmact::<op>: <name> must be a [contiguous] <dtype> CPU
+// tensor [with <dim> dimension(s)], got ..." unless t is one; dim < 0
+// accepts any rank and layout.
+inline void check_cpu(const at::Tensor& t, const char* op, const char* name,
+                      at::ScalarType dtype, int64_t dim = -1) {
+  const bool shaped = dim < 0 || (t.dim() == dim && t.is_contiguous());
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == dtype && shaped,
+              "mmact::", op, ": ", name, " must be a ",
+              dim < 0 ? "" : "contiguous ",
+              dtype == at::kDouble ? "float64" : "float32", " CPU tensor",
+              dim < 0 ? "" : " with ", dim < 0 ? "" : std::to_string(dim),
+              dim < 0 ? "" : " dimension(s)", ", got ", t.scalar_type(), " ",
+              t.sizes(), " on ", t.device());
 }
 
 // Calls f(std::integral_constant<int64_t, C>{}) for the C of Codes equal to

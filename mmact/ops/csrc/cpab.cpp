@@ -13,6 +13,8 @@
 #include <tuple>
 #include <vector>
 
+#include "common.h"
+
 namespace mmact {
 namespace {
 
@@ -109,20 +111,12 @@ inline void integrate_point(const Field& f, double u, double t, double* T,
   }
 }
 
-void check_double(const at::Tensor& t, const char* name, int64_t dim) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kDouble &&
-                  t.is_contiguous() && t.dim() == dim,
-              "mmact::cpab_integrate: ", name,
-              " must be a contiguous float64 CPU tensor with ", dim,
-              " dimension(s), got ", t.scalar_type(), " ", t.sizes());
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> cpab_integrate(
     const at::Tensor& u, const at::Tensor& A, const at::Tensor& B, double t,
     bool with_grad) {
-  check_double(u, "u", 1);
-  check_double(A, "A", 1);
-  check_double(B, "B", 2);
+  check_cpu(u, "cpab_integrate", "u", at::kDouble, 1);
+  check_cpu(A, "cpab_integrate", "A", at::kDouble, 1);
+  check_cpu(B, "cpab_integrate", "B", at::kDouble, 2);
   const int64_t nc = A.numel() / 2, d = B.size(1), n = u.numel();
   TORCH_CHECK(nc >= 1 && A.numel() == 2 * nc && B.size(0) == 2 * nc,
               "mmact::cpab_integrate: A must hold 2 nc coefficients and B "

@@ -137,18 +137,11 @@ void dispatch_kind(int64_t kind, const F& f) {
   dispatch<kSiLU, kHardSiLU>(kind, "mmact::layeract: unknown kind code", f);
 }
 
-void check_rows(const at::Tensor& t, const char* name, int64_t dim) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat &&
-                  t.is_contiguous() && t.dim() == dim,
-              "mmact::layeract: ", name, " must be a contiguous float32 ",
-              "CPU tensor with ", dim, " dimension(s)");
-}
-
 void check_inputs(const at::Tensor& rows, const at::Tensor& mean,
                   const at::Tensor& rstd) {
-  check_rows(rows, "rows", 2);
-  check_rows(mean, "mean", 1);
-  check_rows(rstd, "rstd", 1);
+  check_cpu(rows, "layeract", "rows", at::kFloat, 2);
+  check_cpu(mean, "layeract", "mean", at::kFloat, 1);
+  check_cpu(rstd, "layeract", "rstd", at::kFloat, 1);
   TORCH_CHECK(mean.numel() == rows.size(0) && rstd.numel() == rows.size(0),
               "mmact::layeract: one mean and rstd per row expected");
 }
@@ -170,7 +163,7 @@ at::Tensor layeract_backward(const at::Tensor& rows, const at::Tensor& grad,
                              const at::Tensor& mean, const at::Tensor& rstd,
                              int64_t kind, double c) {
   check_inputs(rows, mean, rstd);
-  check_rows(grad, "grad", 2);
+  check_cpu(grad, "layeract", "grad", at::kFloat, 2);
   TORCH_CHECK(grad.sizes() == rows.sizes(),
               "mmact::layeract: grad and rows differ in shape");
   at::Tensor dx = at::empty_like(rows);

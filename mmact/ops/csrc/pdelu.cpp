@@ -62,8 +62,8 @@ struct Pdelu {
 
 at::Tensor pdelu_forward(const at::Tensor& x, const at::Tensor& alpha,
                          double t, bool elu) {
-  check_float(x, "pdelu", "x");
-  check_float(alpha, "pdelu", "alpha");
+  check_cpu(x, "pdelu", "x", at::kFloat);
+  check_cpu(alpha, "pdelu", "alpha", at::kFloat);
   const Pdelu p(t, elu);
   at::Tensor y;
   auto iter = at::TensorIteratorConfig()
