@@ -133,8 +133,7 @@ def _kernels():
     from mmact.ops._backend import CPU_KERNELS_BUILT
     found = []
     if CPU_KERNELS_BUILT:
-        found.append(('cpu', lambda u, th, nc, zb, t, g: op.integrate(
-            u, th, nc, zb, t, g)))
+        found.append(('cpu', op.integrate))
     if op.triton is not None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
 
