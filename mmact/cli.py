@@ -31,7 +31,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _plot_ckpt(args: argparse.Namespace) -> int:
-    families = plot_checkpoint(args.checkpoint, args.out)
+    families = plot_checkpoint(args.checkpoint, args.out,
+                               trust=args.trust_checkpoint)
     print(f'wrote {args.out} (' + ', '.join(
         f'{len(layers)} {family} layers'
         for family, layers in families.items()) + ')')
@@ -47,10 +48,9 @@ def _plot_hist(args: argparse.Namespace) -> int:
     from mmengine.config import Config
     from mmengine.runner import Runner, load_checkpoint
 
-    from .openmmlab.launch import allow_mmengine_checkpoints
+    from .openmmlab.checkpoint import check_checkpoint, trusted
     from .openmmlab.presets import cpu_preset, set_data_root
     from .visualization import InputHistograms
-    allow_mmengine_checkpoints()
     cfg = Config.fromfile(args.config)
     if args.preset == 'cpu':
         cfg = cpu_preset(cfg, data_root=args.data_root)
@@ -59,7 +59,10 @@ def _plot_hist(args: argparse.Namespace) -> int:
     cfg.work_dir = tempfile.mkdtemp(prefix='mmact_hist_')
     runner = Runner.from_cfg(cfg)
     if args.checkpoint:
-        load_checkpoint(runner.model, args.checkpoint, map_location='cpu')
+        check_checkpoint(args.checkpoint, args.trust_checkpoint)
+        path = (trusted(args.checkpoint) if args.trust_checkpoint else
+                args.checkpoint)
+        load_checkpoint(runner.model, path, map_location='cpu', strict=True)
     loader = runner.build_dataloader(cfg.val_dataloader)
     runner.model.eval()
     with torch.no_grad(), InputHistograms(runner.model) as hist:
@@ -75,6 +78,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m mmact',
                                      description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
+    trust = dict(action='store_true', help="load the checkpoint without "
+                 "torch's weights_only check (only for a file you trust: "
+                 'unpickling it can run code)')
     p_list = sub.add_parser('list', help='every activation name for act_cfg')
     p_list.add_argument('--family', help='only this family')
     p_list.set_defaults(func=_list)
@@ -93,6 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         'a checkpoint')
     p_ckpt.add_argument('checkpoint')
     p_ckpt.add_argument('--out', required=True, help='image file to write')
+    p_ckpt.add_argument('--trust-checkpoint', **trust)
     p_ckpt.set_defaults(func=_plot_ckpt)
     p_hist = sub.add_parser(
         'plot-hist', help='histograms of the inputs of every activation of '
@@ -103,11 +110,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_hist.add_argument('--batches', type=int, default=4)
     p_hist.add_argument('--preset', choices=['cpu'])
     p_hist.add_argument('--data-root')
+    p_hist.add_argument('--trust-checkpoint', **trust)
     p_hist.set_defaults(func=_plot_hist)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, FileNotFoundError) as exc:
         print(f'error: {exc.args[0] if exc.args else exc}', file=sys.stderr)
         return 2
 

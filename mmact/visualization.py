@@ -142,17 +142,20 @@ def _channel_median_curve(act: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def plot_checkpoint(checkpoint: str, out: str,
                     x_range: Tuple[float, float] = (-3.0, 3.0),
-                    points: int = 601) -> Dict[str, List[str]]:
+                    points: int = 601,
+                    trust: bool = False) -> Dict[str, List[str]]:
     """Draw the learned activations of an mmengine (or plain state_dict)
     checkpoint: DiTAC curves per layer and their CPA velocity fields,
     ACON-C and PDELU curves per layer (median over channels), with GELU /
     ReLU for reference. Returns the layer names per family.
 
     PDELU's ``t`` is not a parameter and not in checkpoints: the curves
-    assume the default 0.9.
+    assume the default 0.9. The checkpoint loads with ``weights_only=True``
+    unless ``trust`` (see :mod:`mmact.openmmlab.checkpoint`).
     """
+    from .openmmlab.checkpoint import load_checkpoint_file
     plt = _pyplot()
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = load_checkpoint_file(checkpoint, 'cpu', trust)
     state = state.get('state_dict', state)
     families = {
         'DiTAC': _ditac_layers(state),

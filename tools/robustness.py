@@ -22,9 +22,8 @@ from mmengine.runner import Runner
 
 import mmact  # noqa: F401  (registers activations and ImageCorruption)
 from mmact.openmmlab.corruptions import CORRUPTIONS, GROUPS
-from mmact.openmmlab.launch import (add_common_args,
-                                    allow_mmengine_checkpoints, check_config,
-                                    load_config)
+from mmact.openmmlab.launch import (add_common_args, check_config,
+                                    check_load_from, load_config)
 
 COMMON = tuple(c for c in CORRUPTIONS if c not in (
     'speckle_noise', 'gaussian_blur', 'spatter', 'saturate'))
@@ -88,11 +87,13 @@ def evaluate(cfg, work_dir: str) -> float:
 
 
 def main() -> None:
-    allow_mmengine_checkpoints()
     args = parse_args()
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                        dict(type='CheckpointFitHook')]
     check_config(cfg)
+    check_load_from(cfg, args.trust_checkpoint)
     names = corruption_list(args.corruptions)
     if not set(args.severities) <= {1, 2, 3, 4, 5}:
         raise SystemExit(f'severities must be in 1..5, got {args.severities}')

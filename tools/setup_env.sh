@@ -39,6 +39,8 @@ pip_install -c "$req/constraints.txt" -r "$req/openmmlab.txt"
 pip_install --no-deps -r "$req/mmagic.txt"
 
 log "test and analysis tools"
+# imagecorruptions-imaug ships the same package as the old imagecorruptions.
+"$py" -m pip uninstall -y -q imagecorruptions 2>/dev/null || true
 pip_install -c "$req/constraints.txt" -r "$req/tests.txt"
 
 log "mmact (editable; compiles its CPU kernels, mmact._C)"

@@ -2,6 +2,10 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
         [--show-dir DIR] [--tta] [--cfg-options k=v ...] [--launcher ...]
+        [--trust-checkpoint]
+
+The checkpoint loads with torch's weights_only check and must fit the
+model (missing keys fail with their names).
 """
 import argparse
 
@@ -9,9 +13,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmact  # noqa: F401  (registers the activations and hooks)
-from mmact.openmmlab.launch import (add_common_args,
-                                    allow_mmengine_checkpoints, check_config,
-                                    load_config)
+from mmact.openmmlab.launch import (add_common_args, check_config,
+                                    check_load_from, load_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,12 +55,16 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    # mmengine loads non-strictly: a checkpoint of another model would
+    # be evaluated with random weights wherever its keys do not fit.
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                        dict(type='CheckpointFitHook')]
     check_config(cfg)
+    check_load_from(cfg, args.trust_checkpoint)
     return cfg
 
 
 def main() -> None:
-    allow_mmengine_checkpoints()
     Runner.from_cfg(build_config(parse_args())).test()
 
 

@@ -2,16 +2,20 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--trust-checkpoint]
+
+Checkpoints load with torch's weights_only check (mmengine's own objects
+are allowlisted by ``import mmact``); ``--trust-checkpoint`` skips it for
+the one file loaded, for files the user made or trusts.
 """
 import argparse
 
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmact  # noqa: F401  (registers the activations and hooks)
-from mmact.openmmlab.launch import (add_common_args,
-                                    allow_mmengine_checkpoints, check_config,
-                                    load_config)
+from mmact.openmmlab.launch import (add_common_args, check_config,
+                                    check_load_from, load_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,15 +36,18 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # The latest checkpoint of the work dir, named here so that it is
+        # checked like any other (None: nothing to resume, start afresh).
+        cfg.resume = True
+        cfg.load_from = find_latest_checkpoint(cfg.work_dir)
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     check_config(cfg)
+    check_load_from(cfg, args.trust_checkpoint)
     return cfg
 
 
 def main() -> None:
-    allow_mmengine_checkpoints()
     Runner.from_cfg(build_config(parse_args())).train()
 
 

@@ -1,5 +1,6 @@
 """Test-time image corruptions (ImageNet-C style, the ``imagecorruptions``
-package) as a pipeline transform for any OpenMMLab codebase.
+package as maintained in ``imagecorruptions-imaug``, which works with
+current scikit-image) as a pipeline transform for any OpenMMLab codebase.
 
 ``ImageCorruption`` is registered in mmengine's root ``TRANSFORMS``, so
 mmseg, mmdet and mmpretrain pipelines find it; put it right after
@@ -33,28 +34,9 @@ GROUPS: Dict[str, Tuple[str, ...]] = {
 CORRUPTIONS = tuple(name for names in GROUPS.values() for name in names)
 
 
-def _skimage_compat() -> None:
-    """imagecorruptions 1.1.2 passes ``multichannel=True`` to
-    ``skimage.filters.gaussian``, which scikit-image >= 0.19 renamed to
-    ``channel_axis=-1`` (glass_blur and gaussian_blur fail otherwise)."""
-    from imagecorruptions import corruptions
-    original = corruptions.gaussian
-    if getattr(original, '_mmact_compat', False):
-        return
-
-    def gaussian(image, *args, multichannel=None, **kwargs):
-        if multichannel:
-            kwargs.setdefault('channel_axis', -1)
-        return original(image, *args, **kwargs)
-
-    gaussian._mmact_compat = True
-    corruptions.gaussian = gaussian
-
-
 def corrupt(image: np.ndarray, corruption: str, severity: int) -> np.ndarray:
     """A corrupted copy of a BGR uint8 image (same shape and dtype)."""
     from imagecorruptions import corrupt as _corrupt
-    _skimage_compat()
     rgb = np.ascontiguousarray(image[..., ::-1])
     out = _corrupt(rgb, corruption_name=corruption, severity=severity)
     out = np.asarray(out)

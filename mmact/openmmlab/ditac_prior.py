@@ -1,6 +1,4 @@
 """The DiTAC smoothness prior as a weighted loss term in mmengine training."""
-from typing import Dict
-
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -23,9 +21,14 @@ def ditac_prior_loss(model: nn.Module) -> Tensor:
 class DiTACPriorHook(Hook):
     """Add ``weight * Σ θᵀ Σ⁻¹ θ`` to the training loss as ``loss_ditac_prior``.
 
-    The term joins the model's loss dict (so it is logged, summed into the
-    total loss, and scaled by AMP like any other loss). Switch it on from a
-    config::
+    The term joins the loss dict that the model's ``forward(mode='loss')``
+    returns (so it is logged, summed into the total loss, and scaled by AMP
+    like any other loss). It is added by a torch forward hook on the model,
+    registered in ``before_train`` and removed in ``after_train``; the
+    model's class and methods are untouched. Models whose ``train_step``
+    computes losses without ``forward(mode='loss')`` (mmagic's GANs) are
+    refused after the first iteration instead of training without the
+    term. Switch it on from a config::
 
         custom_hooks = [dict(type='DiTACPriorHook', weight=1e-3)]
 
@@ -39,6 +42,15 @@ class DiTACPriorHook(Hook):
             raise ValueError(f'DiTACPriorHook: weight must be > 0, got '
                              f'{weight!r}')
         self.weight = float(weight)
+        self._handle = None
+        self._added = False
+
+    def _add_prior(self, model: nn.Module, args, kwargs, output):
+        if kwargs.get('mode') != 'loss' or not isinstance(output, dict):
+            return None
+        self._added = True
+        return {**output,
+                'loss_ditac_prior': self.weight * ditac_prior_loss(model)}
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
@@ -46,13 +58,21 @@ class DiTACPriorHook(Hook):
         if not any(isinstance(m, DiTACBase) for m in model.modules()):
             runner.logger.warning('DiTACPriorHook: the model has no DiTAC '
                                   'module; the prior term is 0')
-        parse_losses = model.parse_losses
-        weight = self.weight
+        self._handle = model.register_forward_hook(self._add_prior,
+                                                   with_kwargs=True)
 
-        def parse_with_prior(losses: Dict[str, Tensor]):
-            losses = dict(losses)
-            losses['loss_ditac_prior'] = weight * ditac_prior_loss(model)
-            return parse_losses(losses)
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if not self._added:
+            raise RuntimeError(
+                'DiTACPriorHook: the training step did not call the model '
+                "with mode='loss', so the prior term could not be added "
+                f'({type(runner.model).__name__} computes its losses another '
+                'way); add mmact.ditac_prior_loss(model) to its losses '
+                'instead')
+        self._added = False
 
-        # Instance attribute: the model keeps its class and interface.
-        model.parse_losses = parse_with_prior
+    def after_train(self, runner) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None

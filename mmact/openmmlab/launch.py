@@ -2,27 +2,40 @@
 import argparse
 import os
 import os.path as osp
+import subprocess
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
+from .checkpoint import check_checkpoint, trusted
 from .config_checks import check_config
 from .presets import cpu_preset, set_data_root
 
 
-def allow_mmengine_checkpoints() -> None:
-    """Let torch >= 2.6 load mmengine 0.10 checkpoints (they hold numpy
-    objects and a message hub that the weights_only loader refuses). The
-    tools only read checkpoints the user made or chose."""
-    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+def _slurm_environment() -> None:
+    """RANK / WORLD_SIZE / LOCAL_RANK / MASTER_* from the SLURM_* variables,
+    as mmengine's slurm launcher sets them (the first host of the job is the
+    master unless MASTER_ADDR is given)."""
+    env = os.environ
+    if 'MASTER_ADDR' not in env:
+        hosts = subprocess.run(
+            ['scontrol', 'show', 'hostname', env['SLURM_NODELIST']],
+            capture_output=True, text=True, check=True).stdout.split()
+        env['MASTER_ADDR'] = hosts[0]
+    env.setdefault('MASTER_PORT', '29500')
+    env['RANK'] = env['SLURM_PROCID']
+    env['WORLD_SIZE'] = env['SLURM_NTASKS']
+    env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
 
 
 def _init_cpu_process_group(cfg: Config) -> None:
-    """torchrun without GPUs: mmengine 0.10.7's init_dist always selects a
-    CUDA device and its DDP wrapper passes a CUDA device id, so the tools
-    start the gloo group themselves (the Runner finds it initialised) and
-    wrap CPU modules without device ids."""
+    """torchrun or srun without GPUs: mmengine 0.10.7's init_dist always
+    selects a CUDA device and its DDP wrapper passes a CUDA device id, so
+    the tools start the gloo group themselves (the Runner finds it
+    initialised) and wrap CPU modules without device ids."""
+    if cfg.launcher == 'slurm':
+        _slurm_environment()
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
         'gloo'
     wrapper = cfg.get('model_wrapper_cfg') or dict(
@@ -51,6 +64,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--data-root', help='dataset root replacing the '
                         "config's data_root everywhere (datasets, metric "
                         'annotation files)')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help="load the checkpoint without torch's "
+                        'weights_only check: only for a file you made or '
+                        'trust (unpickling can run code from it)')
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -65,12 +82,22 @@ def load_config(args: argparse.Namespace) -> Config:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
-    if args.launcher == 'pytorch' and not torch.cuda.is_available():
+    if args.launcher in ('pytorch', 'slurm') and \
+            not torch.cuda.is_available():
         _init_cpu_process_group(cfg)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
 
 
-__all__ = ['allow_mmengine_checkpoints', 'add_common_args', 'load_config',
-           'check_config']
+def check_load_from(cfg: Config, trust: bool) -> None:
+    """Check the checkpoint the run will load (``cfg.load_from``) before
+    anything is built; with ``trust`` load it through ``trusted://``."""
+    if cfg.get('load_from'):
+        check_checkpoint(cfg.load_from, trust)
+        if trust:
+            cfg.load_from = trusted(cfg.load_from)
+
+
+__all__ = ['add_common_args', 'load_config', 'check_config',
+           'check_load_from']
