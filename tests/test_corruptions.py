@@ -9,6 +9,7 @@ import pytest
 
 import mmact  # noqa: F401
 from mmact.datasets import make_ade20k
+from mmact.openmmlab.checkpoint import unsafe_globals
 from mmact.openmmlab.corruptions import CORRUPTIONS, GROUPS, ImageCorruption
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,8 @@ def test_robustness_of_a_swapped_classifier(tmp_path):
          str(tmp_path / 'w')], cwd=ROOT, capture_output=True, text=True)
     assert train.returncode == 0, train.stderr[-3000:]
     assert 'ReLU -> DiTAC' in train.stdout + train.stderr
+    # An mmpretrain checkpoint needs nothing beyond mmact's allowlist.
+    assert unsafe_globals(str(tmp_path / 'w' / 'epoch_1.pth')) == []
     run = subprocess.run(
         [sys.executable, 'tools/robustness.py', str(config),
          str(tmp_path / 'w' / 'epoch_1.pth'), '--corruptions', 'Noise',

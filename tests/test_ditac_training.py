@@ -79,17 +79,13 @@ def test_weight_decay_on_theta_is_a_config_choice():
     assert _theta_decay(build_optim_wrapper(model, cfg), model) == {0.0}
 
 
-def test_runner_checkpoint_restores_theta_exactly(tmp_path, monkeypatch):
+def test_runner_checkpoint_restores_theta_exactly(tmp_path):
     model = _model()
     _runner(model, tmp_path, iters=2).train()
     fresh = _model(seed=1)
-    state = torch.load(tmp_path / 'iter_2.pth', weights_only=False)
+    # θ, its settings and mmengine's meta all load with weights_only=True.
+    state = torch.load(tmp_path / 'iter_2.pth', weights_only=True)
     assert any(k.endswith('_extra_state') for k in state['state_dict'])
-    # mmact's own state (θ and its settings) loads under weights_only=True;
-    # mmengine's checkpoint meta (message hub, numpy) needs the full loader.
-    torch.save(model.state_dict(), tmp_path / 'weights.pth')
-    torch.load(tmp_path / 'weights.pth', weights_only=True)
-    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     load_checkpoint(fresh, str(tmp_path / 'iter_2.pth'), map_location='cpu')
     for (n, a), b in zip(model.state_dict().items(),
                          fresh.state_dict().values()):

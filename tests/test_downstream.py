@@ -86,8 +86,8 @@ def test_resume_continues_like_an_uninterrupted_run(ade, tmp_path):
                     '--cfg-options', 'train_cfg.max_iters=4', *common,
                     env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a = torch.load(tmp_path / 'full' / 'iter_4.pth', weights_only=False)
-    b = torch.load(part / 'iter_4.pth', weights_only=False)
+    a = torch.load(tmp_path / 'full' / 'iter_4.pth', weights_only=True)
+    b = torch.load(part / 'iter_4.pth', weights_only=True)
     assert b['meta']['iter'] == 4
     for key, value in a['state_dict'].items():
         if isinstance(value, torch.Tensor):

@@ -38,7 +38,7 @@ def test_runner_trains_inferred_per_channel_parameters(tmp_path, act_cfg,
             type='CheckpointHook', interval=2, by_epoch=False)),
         default_scope='mmengine')
     runner.train()
-    ckpt = torch.load(tmp_path / 'iter_2.pth', weights_only=False)
+    ckpt = torch.load(tmp_path / 'iter_2.pth', weights_only=True)
     params = dict(model.named_parameters())
     for name, value in before.items():
         assert not torch.equal(params[name].detach(), value), name

@@ -92,8 +92,8 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     cfg.custom_hooks = [*cfg.get('custom_hooks', []),
                         dict(type='CheckpointFitHook')]
-    check_config(cfg)
     check_load_from(cfg, args.trust_checkpoint)
+    check_config(cfg)
     names = corruption_list(args.corruptions)
     if not set(args.severities) <= {1, 2, 3, 4, 5}:
         raise SystemExit(f'severities must be in 1..5, got {args.severities}')

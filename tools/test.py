@@ -59,8 +59,8 @@ def build_config(args: argparse.Namespace) -> Config:
     # be evaluated with random weights wherever its keys do not fit.
     cfg.custom_hooks = [*cfg.get('custom_hooks', []),
                         dict(type='CheckpointFitHook')]
-    check_config(cfg)
     check_load_from(cfg, args.trust_checkpoint)
+    check_config(cfg)
     return cfg
 
 

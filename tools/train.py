@@ -42,8 +42,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.load_from = find_latest_checkpoint(cfg.work_dir)
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    check_config(cfg)
     check_load_from(cfg, args.trust_checkpoint)
+    check_config(cfg)
     return cfg
 
 

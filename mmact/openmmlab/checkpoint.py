@@ -8,12 +8,18 @@ arrays); ``import mmact`` adds exactly those to torch's allowlist
 (:data:`SAFE_GLOBALS`, through ``torch.serialization.add_safe_globals``),
 so mmact's tools and the downstream projects' own tools (train
 ``--resume``, ``load_from``, test) load them with ``weights_only=True``.
+mmengine pickles a HistoryBuffer with ``builtins.getattr`` calls, which no
+allowlist can admit safely: with mmact imported, buffers are written
+without them (see :func:`_reduce_history_buffer`). Checkpoints written by
+a process without mmact hold them and are refused like any other file with
+unknown globals.
 
 Anything else is refused. A file the user made and trusts loads through the
 ``trusted://`` checkpoint scheme (registered with mmengine's
 ``CheckpointLoader``; mmact's tools add it for ``--trust-checkpoint``),
 which unpickles that one file without the check.
 """
+import copyreg
 import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Sequence
@@ -28,15 +34,18 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUSTED_PREFIX = 'trusted://'
 
-# What mmengine 0.10.7 writes besides tensors and plain containers, found by
-# scanning checkpoints of every shipped config family (seg, det incl. the
-# RTMDet EMA state, gen, cls) with
+# What mmengine 0.10.7 checkpoints hold besides tensors and plain
+# containers, found by scanning checkpoints of every shipped config family
+# (seg, det incl. the RTMDet EMA state, gen, cls) with
 # ``torch.serialization.get_unsafe_globals_in_checkpoint``:
 # - HistoryBuffer: the message hub's logged scalars ('message_hub');
-# - numpy scalars (``scalar`` + their dtype): values logged as numpy numbers
-#   (e.g. mmseg's and mmdet's metrics, ``runtime_info``);
-# - numpy arrays (``_reconstruct``, ``ndarray`` + dtype): arrays in
-#   ``runtime_info`` and dataset meta (palettes).
+# - numpy scalars (``scalar`` + ``dtype``): values logged as numpy numbers
+#   (metrics of mmseg, mmdet, mmpretrain);
+# - numpy arrays (``_reconstruct``, ``ndarray`` + ``dtype``): the
+#   HistoryBuffer's histories;
+# - the numeric dtype classes: torch sets a rebuilt dtype's state only for
+#   allowlisted types, and ``type(np.dtype('f8'))`` is ``Float64DType``
+#   (scanning shows no GLOBAL for them, loading fails without them).
 # Each of these only rebuilds data; none calls code chosen by the file.
 _NUMPY_DTYPES = (np.dtypes.Float16DType, np.dtypes.Float32DType,
                  np.dtypes.Float64DType, np.dtypes.Int8DType,
@@ -54,9 +63,27 @@ SAFE_GLOBALS: List[Any] = [
 ]
 
 
+def _reduce_history_buffer(buffer: HistoryBuffer):
+    """Pickle a HistoryBuffer without its ``statistics_methods``.
+
+    mmengine's own pickling stores the class-level table of statistics
+    functions with every buffer, as ``getattr(HistoryBuffer, 'min')``
+    calls; ``builtins.getattr`` cannot be allowlisted (it reaches any
+    attribute, and from there any code). The table is class state that
+    ``HistoryBuffer.__setstate__`` restores (defaults, plus whatever code
+    registered), so nothing is lost.
+    """
+    state = {k: v for k, v in buffer.__dict__.items()
+             if k != 'statistics_methods'}
+    return copyreg.__newobj__, (HistoryBuffer, ), state
+
+
 def allow_checkpoint_globals() -> None:
-    """Add :data:`SAFE_GLOBALS` to torch's ``weights_only`` allowlist."""
+    """Add :data:`SAFE_GLOBALS` to torch's ``weights_only`` allowlist and
+    let checkpoints written from now on hold HistoryBuffers in a form that
+    needs nothing else (``copyreg``: pickle's own registry of reducers)."""
     torch.serialization.add_safe_globals(SAFE_GLOBALS)
+    copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
 
 
 def _strip(path: str) -> str:
