@@ -187,14 +187,26 @@ def plot_checkpoint(checkpoint: str, out: str,
                           lw=1)
         ref = 'GELU' if family == 'DiTAC' else 'ReLU'
         ref_y = torch.nn.functional.gelu(x) if ref == 'GELU' else x.relu()
-        ax_f.plot(x.numpy(), ref_y.numpy(), 'k--', lw=1.5, label=ref)
+        ref_line, = ax_f.plot(x.numpy(), ref_y.numpy(), 'k--', lw=1.5,
+                              label=f'{ref} (reference)')
         median = '' if family == 'DiTAC' else ', median over channels'
         ax_f.set_title(f'learned {family} curves ({len(layers)} layers'
                        f'{median})')
+        ax_f.set_xlabel('input x')
+        ax_f.set_ylabel('output y')
         if len(layers) <= 12:
             ax_f.legend(fontsize=6)
+        else:  # too many layers to name: the colour runs with depth
+            lines = ax_f.get_lines()
+            lines[0].set_label(f'first layer ({lines[0].get_label()})')
+            lines[-2].set_label(f'last layer ({lines[-2].get_label()})')
+            ax_f.legend(handles=[lines[0], lines[-2], ref_line], fontsize=7,
+                        title='colour: layer depth', title_fontsize=7)
         if ax_v is not None:
             ax_v.set_title('DiTAC: CPA velocity fields v_θ(u) on [0, 1]')
+            ax_v.set_xlabel('u (position in the window [a, b], scaled '
+                            'to [0, 1])')
+            ax_v.set_ylabel('velocity v_θ(u)')
     for ax in fig.axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()

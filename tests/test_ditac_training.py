@@ -53,6 +53,34 @@ def test_prior_hook_adds_exact_weighted_gradient(tmp_path):
     assert logged.current() == pytest.approx(weight * energy.item(), rel=1e-4)
 
 
+def test_prior_hook_is_removed_after_training(tmp_path):
+    model = _model()
+    _runner(model, tmp_path, hooks=[dict(type='DiTACPriorHook')]).train()
+    assert not model._forward_hooks  # nothing left on the model
+
+
+class LossWithoutForward(ToyClassifier):
+    """Computes its loss in train_step itself, as mmagic's GANs do."""
+
+    def train_step(self, data, optim_wrapper):
+        data = self.data_preprocessor(data, True)
+        logits = self(data['inputs'])
+        losses = dict(loss=torch.nn.functional.cross_entropy(
+            logits, data['labels']))
+        loss, log_vars = self.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+        return log_vars
+
+
+def test_prior_hook_refuses_a_model_it_cannot_reach(tmp_path):
+    torch.manual_seed(0)
+    model = LossWithoutForward(dict(type='DiTAC', init='prior'))
+    runner = _runner(model, tmp_path, hooks=[dict(type='DiTACPriorHook')])
+    with pytest.raises(RuntimeError, match="did not call the model with "
+                       "mode='loss'"):
+        runner.train()
+
+
 def test_prior_loss_sums_modules_and_validates_weight():
     model = _model()
     expected = sum(m.prior_energy() for m in model.modules()

@@ -86,3 +86,68 @@ def test_two_process_ddp_via_dist_script_keeps_ranks_identical(tmp_path):
                'model.decode_head.norm_cfg.type=BN',
                'model.auxiliary_head.norm_cfg.type=BN', env=env)
     assert 'mIoU' in log
+
+
+# srun for one machine: N copies of the command with the SLURM_* variables
+# a real srun sets (rank, task count, local id, node list).
+FAKE_SRUN = r'''#!/usr/bin/env bash
+ntasks=1
+while [[ $# -gt 0 && $1 == -* ]]; do
+  case $1 in
+    --ntasks=*) ntasks=${1#--ntasks=} ;;
+    -p|-n|-N) shift ;;
+  esac
+  shift
+done
+pids=()
+for ((i = 0; i < ntasks; i++)); do
+  SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS=$ntasks \
+    SLURM_NODELIST=node01 SLURM_JOB_ID=1 "$@" &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+exit $status
+'''
+FAKE_SCONTROL = '#!/usr/bin/env bash\necho 127.0.0.1\n'
+
+
+def test_slurm_scripts_on_an_emulated_two_task_job(tmp_path):
+    """tools/slurm_train.sh / slurm_test.sh under an srun that starts 2 CPU
+    tasks here with the SLURM_* environment: the master address comes from
+    scontrol as on a cluster, ranks train in step (gloo)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    ade = make_ade20k(str(tmp_path / 'ade'), train=4, val=1, size=64)
+    work = tmp_path / 'w'
+    env = dict(PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+               PYTHON=sys.executable, GPUS='2', MASTER_PORT='29523',
+               OMP_NUM_THREADS='1',
+               PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}'
+               f'{os.environ.get("PYTHONPATH", "")}')
+    env.pop('MASTER_ADDR', None)
+    config = tmp_path / 'slurm.py'
+    config.write_text(
+        f"_base_ = ['{ROOT}/configs/demo/upernet_convnext_ditac_cpu-tiny.py']\n"
+        "custom_imports = dict(imports=['mmpretrain.models', 'mmact', "
+        "'rank_state'])\n"
+        "custom_hooks = [dict(type='SaveRankStateHook')]\n"
+        "model = dict(decode_head=dict(norm_cfg=dict(type='BN')),"
+        " auxiliary_head=dict(norm_cfg=dict(type='BN')))\n")
+    log = _run('bash', 'tools/slurm_train.sh', 'cpu', 'mmact', str(config),
+               str(work), '--data-root', ade, '--cfg-options',
+               'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+               'train_dataloader.batch_size=2',
+               'default_hooks.checkpoint.interval=2', env=env)
+    assert 'Distributed launcher: slurm' in log and 'GPU number: 2' in log
+    r0 = torch.load(work / 'rank0.pth')
+    r1 = torch.load(work / 'rank1.pth')
+    for key in r0:
+        assert torch.equal(r0[key], r1[key]), key
+    log = _run('bash', 'tools/slurm_test.sh', 'cpu', 'mmact', str(config),
+               str(work / 'iter_2.pth'), '--work-dir', str(tmp_path / 't'),
+               '--data-root', ade, env=env)
+    assert 'mIoU' in log
