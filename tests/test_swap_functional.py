@@ -151,10 +151,13 @@ def test_pickled_whole_model_loads_in_a_fresh_process(tmp_path):
     assert 'same outputs' in out.stdout
 
 
-def _ddp_worker(rank, world, port, out):
+def _ddp_worker(rank, world, out):
+    import datetime
+
     import torch.distributed as dist
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    dist.init_process_group('gloo', init_method=f'file://{out}/rendezvous',
+                            rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
     torch.manual_seed(0)
     model = Net()
     swap_activations(model, [dict(replace='F.relu')], DITAC)
@@ -167,7 +170,7 @@ def _ddp_worker(rank, world, port, out):
 
 
 def test_ddp_two_processes_average_the_swapped_gradients(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, 29531, str(tmp_path)), nprocs=2)
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2)
     r0, r1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
     torch.manual_seed(0)
     model = Net()
@@ -179,3 +182,37 @@ def test_ddp_two_processes_average_the_swapped_gradients(tmp_path):
     for name, p in model.named_parameters():
         torch.testing.assert_close(r0[name], r1[name])
         torch.testing.assert_close(r0[name], p.grad, msg=name)
+
+
+class ResNetThenReLU(nn.Module):
+    """An mmdet ResNet (activation checkpointing switchable) followed by
+    the owner's own F.relu."""
+
+    def __init__(self, with_cp):
+        super().__init__()
+        from mmdet.models.backbones import ResNet
+        self.backbone = ResNet(depth=18, out_indices=(3, ), with_cp=with_cp)
+
+    def forward(self, x):
+        return F.relu(self.backbone(x)[0])
+
+
+def test_with_cp_keeps_module_and_functional_swaps_exact():
+    torch.manual_seed(0)
+    checkpointed = ResNetThenReLU(with_cp=True)
+    plain = ResNetThenReLU(with_cp=False)
+    plain.load_state_dict(checkpointed.state_dict())
+    rules = [dict(replace=['ReLU', 'F.relu'])]
+    for model in (checkpointed, plain):
+        torch.manual_seed(1)
+        swap_activations(model, rules, DITAC)
+        model.train()
+    plain.load_state_dict(checkpointed.state_dict())
+    assert type(checkpointed.swapped_relu).__name__ == 'DiTAC'
+    x = torch.randn(2, 3, 32, 32)
+    for model in (checkpointed, plain):
+        model(x).sum().backward()
+    for (name, a), b in zip(checkpointed.named_parameters(),
+                            plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+    assert checkpointed.swapped_relu.theta.grad.abs().sum() > 0
