@@ -2,18 +2,7 @@
 # Training on a Slurm cluster, one task per GPU:
 #   [GPUS=16] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [ARGS...]
-# Every task runs tools/train.py --launcher slurm; mmengine reads the
-# SLURM_* variables srun sets (rank, world size, first host as master).
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 partition=$1; job_name=$2; config=$3; work_dir=$4; shift 4
-gpus=${GPUS:-8}
-gpus_per_node=${GPUS_PER_NODE:-$((gpus < 8 ? gpus : 8))}
-py=${PYTHON:-$root/.venv/bin/python}
-# shellcheck disable=SC2086  # SRUN_ARGS holds several options
-exec srun -p "$partition" --job-name="$job_name" \
-  --gres=gpu:"$gpus_per_node" --ntasks="$gpus" \
-  --ntasks-per-node="$gpus_per_node" --cpus-per-task="${CPUS_PER_TASK:-5}" \
-  --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
-  "$py" -u "$root/tools/train.py" "$config" --work-dir="$work_dir" \
-  --launcher=slurm "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/slurm_run.sh" "$partition" \
+  "$job_name" train.py "$config" --work-dir="$work_dir" "$@"

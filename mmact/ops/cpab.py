@@ -21,7 +21,13 @@ from torch import Tensor
 from ..functional import cpab as F_cpab
 from ._backend import cpu_kernels_enabled, tl, triton
 
-BLOCK = 64
+
+
+def block_size(d_pad: int) -> int:
+    """Points per program: each holds a (BLOCK, D_PAD) float64 dT/dθ
+    accumulator in registers; 512 / D_PAD keeps it from spilling (ptxas,
+    sm_80 and sm_90: see tools/triton_aot.py)."""
+    return max(8, min(64, 512 // d_pad))
 
 
 def integrate(u: Tensor,
@@ -136,8 +142,9 @@ def _triton_integrate(u: Tensor, A: Tensor, B: Tensor, t: float,
     J = u.new_empty((n if with_grad else 0, d))
     if n:
         # t as a float64 tensor: scalar kernel arguments would be float32.
-        _cpab_kernel[(triton.cdiv(n, BLOCK), )](
+        d_pad = triton.next_power_of_2(d)
+        block = block_size(d_pad) if with_grad else 64
+        _cpab_kernel[(triton.cdiv(n, block), )](
             u, A, B, u.new_tensor([t]), T, grad_u, J, n, nc, d,
-            WITH_GRAD=with_grad, D_PAD=triton.next_power_of_2(d),
-            BLOCK=BLOCK)
+            WITH_GRAD=with_grad, D_PAD=d_pad, BLOCK=block)
     return T, grad_u, J

@@ -1,0 +1,155 @@
+"""Compile every mmact Triton kernel ahead of time for an NVIDIA GPU target
+(no GPU needed) and report registers and spills per kernel.
+
+    python tools/triton_aot.py [--arch 80 90] [--out DIR]
+
+Each kernel is compiled, for every dtype / variant / constexpr combination
+the dispatch launches, through Triton's whole pipeline down to a cubin;
+``ptxas -v`` (shipped with Triton) then reports registers and spill
+stores/loads. Exits non-zero when a kernel fails to compile. Must run with
+``TRITON_INTERPRET`` unset (the interpreter replaces the compiled kernels).
+"""
+import argparse
+import itertools
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import tempfile
+from typing import Dict, Iterator, List, Tuple
+
+DTYPES = ('fp32', 'fp16', 'bf16')
+
+
+def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
+    """(label, kernel, signature, constexprs) of every launch the ops make."""
+    from mmact.ops import cpab, ditac, layeract
+    for variant, dtype in itertools.product(range(4), DTYPES):
+        scalars = dict(a='fp32', scale='fp32', slope='fp32', lo='fp32',
+                       hi='fp32', offset='i32')
+        yield (f'ditac_fwd[{dtype},variant={variant}]',
+               ditac._ditac_fwd_kernel,
+               dict(x_ptr=f'*{dtype}', y_ptr=f'*{dtype}', base_ptr='*fp32',
+                    step_ptr='*fp32', n='i32', **scalars,
+                    VARIANT='constexpr', BLOCK='constexpr'),
+               dict(VARIANT=variant, BLOCK=ditac.BLOCK))
+        yield (f'ditac_bwd[{dtype},variant={variant}]',
+               ditac._ditac_bwd_kernel,
+               dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', gx_ptr=f'*{dtype}',
+                    hist_ptr='*fp32', base_ptr='*fp32', step_ptr='*fp32',
+                    n='i32', bins='i32', **scalars, VARIANT='constexpr',
+                    COPIES='constexpr', BLOCK='constexpr'),
+               dict(VARIANT=variant, COPIES=ditac.HIST_COPIES,
+                    BLOCK=ditac.BLOCK))
+    # n beyond 2**31 elements: Triton passes it as int64.
+    yield ('ditac_fwd[fp32,variant=0,n=i64]', ditac._ditac_fwd_kernel,
+           dict(x_ptr='*fp32', y_ptr='*fp32', base_ptr='*fp32',
+                step_ptr='*fp32', n='i64', a='fp32', scale='fp32',
+                slope='fp32', lo='fp32', hi='fp32', offset='i32',
+                VARIANT='constexpr', BLOCK='constexpr'),
+           dict(VARIANT=0, BLOCK=ditac.BLOCK))
+    # D_PAD: next power of 2 of the θ dimension (9 and 11 at 10 cells).
+    for with_grad, d_pad in itertools.product((False, True), (8, 16, 32, 64)):
+        yield (f'cpab[with_grad={with_grad},D_PAD={d_pad}]',
+               cpab._cpab_kernel,
+               dict(u_ptr='*fp64', A_ptr='*fp64', B_ptr='*fp64',
+                    t_ptr='*fp64', T_ptr='*fp64', gu_ptr='*fp64',
+                    J_ptr='*fp64', n='i32', nc='i32', d='i32',
+                    WITH_GRAD='constexpr', D_PAD='constexpr',
+                    BLOCK='constexpr'),
+               dict(WITH_GRAD=with_grad, D_PAD=d_pad,
+                    BLOCK=cpab.block_size(d_pad) if with_grad else 64))
+    stats = dict(mean_ptr='*fp32', rstd_ptr='*fp32')
+    for kind, dtype in itertools.product((0, 1), DTYPES):
+        const = dict(KIND=kind, BLOCK=layeract.BLOCK)
+        tail = dict(KIND='constexpr', BLOCK='constexpr')
+        yield (f'layeract_fwd[{dtype},kind={kind}]', layeract._la_fwd_kernel,
+               dict(x_ptr=f'*{dtype}', y_ptr=f'*{dtype}', **stats, D='i32',
+                    **tail), const)
+        yield (f'layeract_bwd_reduce[{dtype},kind={kind}]',
+               layeract._la_bwd_reduce_kernel,
+               dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', **stats,
+                    sums_ptr='*fp32', D='i32', **tail), const)
+        yield (f'layeract_bwd[{dtype},kind={kind}]', layeract._la_bwd_kernel,
+               dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', dx_ptr=f'*{dtype}',
+                    **stats, sums_ptr='*fp32', D='i32', c='fp32', **tail),
+               const)
+
+
+def _ptxas_usage(ptx: str, arch: int) -> Dict[str, int]:
+    """Registers and spill bytes of a PTX module, from ``ptxas -v``."""
+    from triton.backends.nvidia.compiler import get_ptxas
+    ptxas = get_ptxas(arch).path
+    with tempfile.TemporaryDirectory() as tmp:
+        src = osp.join(tmp, 'k.ptx')
+        with open(src, 'w') as f:
+            f.write(ptx)
+        out = subprocess.run(
+            [ptxas, '-v', f'--gpu-name=sm_{arch}{"a" if arch >= 90 else ""}',
+             src, '-o', osp.join(tmp, 'k.cubin')],
+            capture_output=True, text=True, check=True).stderr
+    regs = re.search(r'Used (\d+) registers', out)
+    spills = re.search(r'(\d+) bytes spill stores, (\d+) bytes spill loads',
+                       out)
+    return dict(registers=int(regs.group(1)) if regs else -1,
+                spill_stores=int(spills.group(1)) if spills else 0,
+                spill_loads=int(spills.group(2)) if spills else 0)
+
+
+def compile_all(arch: int) -> List[dict]:
+    """Compile every launch for ``sm_<arch>``; one record per launch."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    records = []
+    for label, kernel, signature, constexprs in launches():
+        record = dict(kernel=label, arch=arch)
+        try:
+            compiled = triton.compile(
+                ASTSource(kernel, signature, constexprs),
+                target=GPUTarget('cuda', arch, 32))
+            record['cubin_bytes'] = len(compiled.asm['cubin'])
+            record.update(_ptxas_usage(compiled.asm['ptx'], arch))
+        except Exception as exc:  # noqa: BLE001  (reported, then fails)
+            record['error'] = f'{type(exc).__name__}: {exc}'[:2000]
+        records.append(record)
+    return records
+
+
+def main() -> int:
+    if os.environ.get('TRITON_INTERPRET') == '1':
+        sys.exit('tools/triton_aot.py: unset TRITON_INTERPRET (the '
+                 'interpreter replaces the compiled kernels)')
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--arch', type=int, nargs='+', default=[80, 90],
+                        help='compute capabilities (80: A100, 90: H100/H200)')
+    parser.add_argument('--out', help='write aot_sm<arch>.json and .md here')
+    args = parser.parse_args()
+    failed = 0
+    for arch in args.arch:
+        records = compile_all(arch)
+        lines = [f'Triton kernels compiled for sm_{arch}', '',
+                 '| kernel | registers | spill stores / loads (bytes) | '
+                 'cubin bytes |', '|---|---|---|---|']
+        for r in records:
+            if 'error' in r:
+                failed += 1
+                lines.append(f'| {r["kernel"]} | FAILED: {r["error"]} | | |')
+            else:
+                lines.append(f'| {r["kernel"]} | {r["registers"]} | '
+                             f'{r["spill_stores"]} / {r["spill_loads"]} | '
+                             f'{r["cubin_bytes"]} |')
+        print('\n'.join(lines) + '\n')
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            with open(osp.join(args.out, f'aot_sm{arch}.json'), 'w') as f:
+                json.dump(records, f, indent=1)
+            with open(osp.join(args.out, f'aot_sm{arch}.md'), 'w') as f:
+                f.write('\n'.join(lines) + '\n')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
