@@ -69,3 +69,74 @@ def test_module_uses_kernels_on_gpu():
     torch.testing.assert_close(xg.grad.cpu(), x.grad, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(gpu.theta.grad.cpu(), cpu.theta.grad,
                                atol=1e-3, rtol=1e-4)
+
+
+@pytest.fixture
+def deterministic():
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(previous)
+
+
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
+def test_partials_reduction_matches_histogram_and_reference(variant):
+    """The atomic-free θ-reduction: same grad_x bit for bit, θ-gradient as
+    the histogram's and the PyTorch path's, and identical on a rerun."""
+    T, J, spec = ditac_case(variant)
+    x = torch.randn(5000) * 2
+    x[:2] = torch.tensor([1e4, -1e4])
+    g = torch.randn_like(x)
+    lt = op.lerp_table(T.float().to(DEVICE), spec)
+    xd, gd, Jd = x.to(DEVICE), g.to(DEVICE), J.to(DEVICE)
+    gx, gt = op.triton_backward_partials(xd, gd, lt, Jd, spec)
+    gx_h, hist = op.triton_backward(xd, gd, lt, spec)
+    assert torch.equal(gx, gx_h)
+    torch.testing.assert_close(
+        gt.cpu(), op.theta_grad(hist[:, 0].cpu(), hist[:, 1].cpu(), J,
+                                op.lerp_table(T.float(), spec), spec),
+        atol=1e-4, rtol=1e-4)
+    rgx, rgt = op.ditac_backward(x, g, T, J, spec)
+    torch.testing.assert_close(gt.cpu(), rgt, atol=1e-4, rtol=1e-4)
+    again = op.triton_backward_partials(xd, gd, lt, Jd, spec)
+    assert torch.equal(again[0], gx) and torch.equal(again[1], gt)
+
+
+def test_deterministic_mode_takes_the_partials(deterministic, monkeypatch):
+    monkeypatch.setenv('MMACT_THETA_REDUCTION', 'histogram')
+    assert op.theta_reduction() == 'partials'
+
+
+def test_reduction_switch_is_validated(monkeypatch):
+    monkeypatch.setenv('MMACT_THETA_REDUCTION', 'partials')
+    assert op.theta_reduction() == 'partials'
+    monkeypatch.setenv('MMACT_THETA_REDUCTION', 'atomics')
+    with pytest.raises(ValueError, match='MMACT_THETA_REDUCTION'):
+        op.theta_reduction()
+
+
+def test_cpu_kernels_are_bitwise_deterministic_across_repeats():
+    """Repeats at one thread count give the same bits; another thread count
+    sums the per-thread θ-histograms in another grouping (equal to
+    rounding)."""
+    from mmact.ops._backend import CPU_KERNELS_BUILT
+    if not CPU_KERNELS_BUILT:
+        pytest.skip('mmact._C not built')
+    T, J, spec = ditac_case('ditac')
+    x = torch.randn(300000) * 2
+    g = torch.randn_like(x)
+    threads = torch.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results[n] = [op.ditac_backward(x, g, T, J, spec)
+                          for _ in range(2)]
+    finally:
+        torch.set_num_threads(threads)
+    for (gx, gt), (gx2, gt2) in results.values():
+        assert torch.equal(gx, gx2) and torch.equal(gt, gt2)
+    assert torch.equal(results[1][0][0], results[2][0][0])
+    # float32 per-thread histogram copies: rounding of the order 1e-4.
+    torch.testing.assert_close(results[1][0][1], results[2][0][1],
+                               rtol=1e-3, atol=1e-4)

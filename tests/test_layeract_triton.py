@@ -45,3 +45,21 @@ def test_module_on_gpu_matches_cpu(dtype):
     tol = 1e-4 if dtype == torch.float32 else 3e-2
     torch.testing.assert_close(xg.grad.float().cpu(), xc.grad, atol=tol,
                                rtol=tol)
+
+
+def test_deterministic_row_sums_are_reproducible():
+    torch.manual_seed(0)
+    x = torch.randn(3, 2500) * 2
+    g = torch.randn_like(x)
+    mean, rstd = F_la.statistics(x, 1e-5, True)
+    args = (x.to(DEVICE), g.to(DEVICE), mean.to(DEVICE), rstd.to(DEVICE),
+            'silu', True)
+    atomic = op.triton_backward(*args)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        first, second = op.triton_backward(*args), op.triton_backward(*args)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert torch.equal(first, second)
+    torch.testing.assert_close(first, atomic, atol=1e-5, rtol=1e-5)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from mmact.datasets import make_ade20k, make_coco, make_image_folder
@@ -151,3 +152,13 @@ def test_slurm_scripts_on_an_emulated_two_task_job(tmp_path):
                str(work / 'iter_2.pth'), '--work-dir', str(tmp_path / 't'),
                '--data-root', ade, env=env)
     assert 'mIoU' in log
+
+
+def test_gpu_check_fails_fast_and_clearly_without_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present: the check would run')
+    run = subprocess.run(['bash', 'tools/gpu_check.sh'], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, 'PYTHON': sys.executable})
+    assert run.returncode == 2
+    assert 'no CUDA GPU visible' in run.stderr

@@ -12,7 +12,8 @@ pytest.importorskip('triton')
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHS = (80, 90)
-KERNELS = ('ditac_fwd', 'ditac_bwd', 'cpab', 'layeract_fwd',
+KERNELS = ('ditac_fwd', 'ditac_bwd', 'ditac_bwd_partials', 'cpab',
+           'layeract_fwd',
            'layeract_bwd_reduce', 'layeract_bwd')
 
 

@@ -43,6 +43,16 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
                     COPIES='constexpr', BLOCK='constexpr'),
                dict(VARIANT=variant, COPIES=ditac.HIST_COPIES,
                     BLOCK=ditac.BLOCK))
+        for d_pad in (8, 16):  # 10 cells: d = 9 (inf-DiTAC 11)
+            yield (f'ditac_bwd_partials[{dtype},variant={variant},'
+                   f'D_PAD={d_pad}]', ditac._ditac_bwd_partial_kernel,
+                   dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}',
+                        gx_ptr=f'*{dtype}', J_ptr='*fp32', part_ptr='*fp32',
+                        base_ptr='*fp32', step_ptr='*fp32', n='i32',
+                        G='i32', d='i32', **scalars, VARIANT='constexpr',
+                        D_PAD='constexpr', BLOCK='constexpr'),
+                   dict(VARIANT=variant, D_PAD=d_pad,
+                        BLOCK=ditac.PARTIAL_BLOCK))
     # n beyond 2**31 elements: Triton passes it as int64.
     yield ('ditac_fwd[fp32,variant=0,n=i64]', ditac._ditac_fwd_kernel,
            dict(x_ptr='*fp32', y_ptr='*fp32', base_ptr='*fp32',
@@ -68,10 +78,14 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
         yield (f'layeract_fwd[{dtype},kind={kind}]', layeract._la_fwd_kernel,
                dict(x_ptr=f'*{dtype}', y_ptr=f'*{dtype}', **stats, D='i32',
                     **tail), const)
-        yield (f'layeract_bwd_reduce[{dtype},kind={kind}]',
-               layeract._la_bwd_reduce_kernel,
-               dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', **stats,
-                    sums_ptr='*fp32', D='i32', **tail), const)
+        for deterministic in (False, True):
+            yield (f'layeract_bwd_reduce[{dtype},kind={kind},'
+                   f'deterministic={deterministic}]',
+                   layeract._la_bwd_reduce_kernel,
+                   dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', **stats,
+                        sums_ptr='*fp32', D='i32', KIND='constexpr',
+                        DETERMINISTIC='constexpr', BLOCK='constexpr'),
+                   dict(const, DETERMINISTIC=deterministic))
         yield (f'layeract_bwd[{dtype},kind={kind}]', layeract._la_bwd_kernel,
                dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', dx_ptr=f'*{dtype}',
                     **stats, sums_ptr='*fp32', D='i32', c='fp32', **tail),

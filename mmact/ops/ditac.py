@@ -24,9 +24,16 @@ per-element Python). CUDA tensors (fp32 / fp16 / bf16) run two fused
 Triton kernels: the forward in one pass; the backward in one pass writing
 grad_x and scatter-adding into a few private histogram copies
 (``HIST_COPIES``, chosen by program id, so atomics rarely collide), which
-are summed afterwards.
+are summed afterwards. The other θ-reduction, ``'partials'``, uses no
+atomics: each program sums its elements' d-vectors (the interpolated rows
+of the dT/dθ table times the upstream gradient) into one partial, and the
+partials are summed afterwards in a fixed order — bitwise reproducible, so
+it is the path under ``torch.use_deterministic_algorithms(True)``.
+``MMACT_THETA_REDUCTION=histogram|partials`` picks one otherwise
+(default ``histogram``); the GPU check measures both.
 """
 import math
+import os
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -182,6 +189,8 @@ def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
     cd = compute_dtype(x)
     lt = lerp_table(T.to(cd), spec)
     if use_triton(x):
+        if theta_reduction() == 'partials':
+            return triton_backward_partials(x, grad_y, lt, J, spec)
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     if use_cpu_kernels(x):
@@ -249,6 +258,23 @@ def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
 # ---------------------------------------------------------------- Triton
 BLOCK = 1024
 HIST_COPIES = 64
+# Elements per program of the partials backward: each holds a
+# (PARTIAL_BLOCK, D_PAD) block of dT/dθ rows in registers.
+PARTIAL_BLOCK = 256
+THETA_REDUCTIONS = ('histogram', 'partials')
+
+
+def theta_reduction() -> str:
+    """The CUDA θ-gradient reduction: ``'partials'`` under
+    ``torch.use_deterministic_algorithms(True)``, else
+    ``$MMACT_THETA_REDUCTION`` (default ``'histogram'``)."""
+    if torch.are_deterministic_algorithms_enabled():
+        return 'partials'
+    choice = os.environ.get('MMACT_THETA_REDUCTION', 'histogram')
+    if choice not in THETA_REDUCTIONS:
+        raise ValueError(f'MMACT_THETA_REDUCTION must be one of '
+                         f'{THETA_REDUCTIONS}, got {choice!r}')
+    return choice
 
 
 if triton is not None:
@@ -316,6 +342,36 @@ if triton is not None:
         tl.atomic_add(row + 1, e * w, mask=mask)
 
 
+    @triton.jit
+    def _ditac_bwd_partial_kernel(x_ptr, g_ptr, gx_ptr, J_ptr, part_ptr,
+                                  base_ptr, step_ptr, n, G, d, a, scale,
+                                  slope, lo, hi, offset,
+                                  VARIANT: tl.constexpr, D_PAD: tl.constexpr,
+                                  BLOCK: tl.constexpr):
+        pid = tl.program_id(0)
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, a, scale,
+                                          lo, hi, offset)
+        m, dm = _multiplier_tl(x, warped, slope, VARIANT)
+        e = g * m
+        gx = step * scale * e + warped * dm * g
+        tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        # Table row k of the bin; the identity bins outside the window
+        # (k = -1, G - 1) do not depend on θ.
+        k = idx - offset
+        inside = mask & (k >= 0) & (k < G - 1)
+        cols = tl.arange(0, D_PAD)
+        both = inside[:, None] & (cols < d)[None, :]
+        rows = J_ptr + k[:, None].to(tl.int64) * d + cols[None, :]
+        j0 = tl.load(rows, mask=both, other=0.0)
+        j1 = tl.load(rows + d, mask=both, other=0.0)
+        contrib = (e * (1.0 - w))[:, None] * j0 + (e * w)[:, None] * j1
+        tl.store(part_ptr + pid * D_PAD + cols, tl.sum(contrib, axis=0))
+
+
 def _launch_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
     return (float(spec.a), float(lt.scale), float(spec.negative_slope),
             float(lt.lo), float(lt.hi), int(lt.offset))
@@ -350,6 +406,30 @@ def triton_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
             VARIANT=VARIANT_CODES[spec.variant], COPIES=HIST_COPIES,
             BLOCK=BLOCK)
     return grad_x, hist.sum(0, dtype=torch.float64)
+
+
+def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
+                             J: Tensor, spec: DiTACSpec
+                             ) -> Tuple[Tensor, Tensor]:
+    """The Triton backward without atomics: (grad_x, grad_θ) from one
+    d-vector partial per program, summed in a fixed order."""
+    xd = _dense(x)
+    g = _same_layout(grad_y.to(xd.dtype), xd)
+    grad_x = torch.empty_like(xd)
+    n, (G, d) = xd.numel(), J.shape
+    d_pad = triton.next_power_of_2(d)
+    programs = triton.cdiv(n, PARTIAL_BLOCK)
+    partials = torch.empty(programs, d_pad, device=x.device,
+                           dtype=torch.float32)
+    if n:
+        _ditac_bwd_partial_kernel[(programs, )](
+            xd, g, grad_x, J.float().contiguous(), partials,
+            lt.base.float().contiguous(), lt.step.float().contiguous(), n,
+            G, d, *_launch_args(lt, spec),
+            VARIANT=VARIANT_CODES[spec.variant], D_PAD=d_pad,
+            BLOCK=PARTIAL_BLOCK)
+    grad_theta = partials[:, :d].sum(0, dtype=torch.float64)
+    return grad_x, (spec.b - spec.a) * grad_theta
 
 
 class DiTACFunction(torch.autograd.Function):

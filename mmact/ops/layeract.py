@@ -66,14 +66,22 @@ if triton is not None:
 
     @triton.jit
     def _la_bwd_reduce_kernel(x_ptr, g_ptr, mean_ptr, rstd_ptr, sums_ptr, D,
-                              KIND: tl.constexpr, BLOCK: tl.constexpr):
+                              KIND: tl.constexpr, DETERMINISTIC: tl.constexpr,
+                              BLOCK: tl.constexpr):
+        # Row sums Σq, Σq·n: atomically into (rows, 2), or (DETERMINISTIC)
+        # one partial per block into (rows, blocks, 2), summed afterwards.
         row, offs, mask, x, n, rstd = _row_block(x_ptr, mean_ptr, rstd_ptr,
                                                  D, BLOCK)
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         s, ds = _scale_tl(n, KIND)
         q = g * x * ds
-        tl.atomic_add(sums_ptr + row * 2, tl.sum(q, axis=0))
-        tl.atomic_add(sums_ptr + row * 2 + 1, tl.sum(q * n, axis=0))
+        if DETERMINISTIC:
+            out = sums_ptr + (row * tl.num_programs(1) + tl.program_id(1)) * 2
+            tl.store(out, tl.sum(q, axis=0))
+            tl.store(out + 1, tl.sum(q * n, axis=0))
+        else:
+            tl.atomic_add(sums_ptr + row * 2, tl.sum(q, axis=0))
+            tl.atomic_add(sums_ptr + row * 2 + 1, tl.sum(q * n, axis=0))
 
     @triton.jit
     def _la_bwd_kernel(x_ptr, g_ptr, dx_ptr, mean_ptr, rstd_ptr, sums_ptr, D,
@@ -109,10 +117,14 @@ def triton_backward(r: Tensor, g: Tensor, mean: Tensor, rstd: Tensor,
     if not r.numel():
         return dx
     mean, rstd = mean.float().contiguous(), rstd.float().contiguous()
-    sums = torch.zeros(rows, 2, device=r.device, dtype=torch.float32)
     grid = (rows, triton.cdiv(D, BLOCK))
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    sums = torch.zeros(rows, grid[1] if deterministic else 1, 2,
+                       device=r.device, dtype=torch.float32)
     _la_bwd_reduce_kernel[grid](r, g, mean, rstd, sums, D,
-                                KIND=KINDS[kind], BLOCK=BLOCK)
+                                KIND=KINDS[kind], DETERMINISTIC=deterministic,
+                                BLOCK=BLOCK)
+    sums = sums.sum(1)
     _la_bwd_kernel[grid](r, g, dx, mean, rstd, sums, D,
                          float(D - int(unbiased)), KIND=KINDS[kind],
                          BLOCK=BLOCK)
