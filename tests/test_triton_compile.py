@@ -13,8 +13,8 @@ pytest.importorskip('triton')
 ROOT = Path(__file__).resolve().parents[1]
 ARCHS = (80, 90)
 KERNELS = ('ditac_fwd', 'ditac_bwd', 'ditac_bwd_partials', 'cpab',
-           'layeract_fwd',
-           'layeract_bwd_reduce', 'layeract_bwd')
+           'layeract_fwd', 'layeract_bwd_reduce', 'layeract_bwd', 'acon_fwd',
+           'acon_bwd', 'pdelu_fwd', 'pdelu_bwd')
 
 
 @pytest.fixture(scope='module')

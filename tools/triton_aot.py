@@ -25,7 +25,10 @@ DTYPES = ('fp32', 'fp16', 'bf16')
 
 def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
     """(label, kernel, signature, constexprs) of every launch the ops make."""
-    from mmact.ops import cpab, ditac, layeract
+    import importlib
+
+    from mmact.ops import _channels, acon, cpab, ditac, layeract
+    pdelu = importlib.import_module('mmact.ops.pdelu')
     for variant, dtype in itertools.product(range(4), DTYPES):
         scalars = dict(a='fp32', scale='fp32', slope='fp32', lo='fp32',
                        hi='fp32', offset='i32')
@@ -71,6 +74,30 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
                     BLOCK='constexpr'),
                dict(WITH_GRAD=with_grad, D_PAD=d_pad,
                     BLOCK=cpab.block_size(d_pad) if with_grad else 64))
+    tiles = dict(BLOCK_M=_channels.BLOCK_M, BLOCK_K=_channels.BLOCK_K)
+    tile_sig = dict(BLOCK_M='constexpr', BLOCK_K='constexpr')
+    for inner in (False, True):
+        params = dict(p1_ptr='*fp32', p2_ptr='*fp32', beta_ptr='*fp32')
+        yield (f'acon_fwd[inner={inner}]', acon._acon_fwd_kernel,
+               dict(x_ptr='*fp32', y_ptr='*fp32', **params, M='i32', K='i32',
+                    INNER='constexpr', **tile_sig), dict(INNER=inner, **tiles))
+        yield (f'acon_bwd[inner={inner}]', acon._acon_bwd_kernel,
+               dict(x_ptr='*fp32', g_ptr='*fp32', gx_ptr='*fp32',
+                    part_ptr='*fp32', **params, M='i32', K='i32',
+                    INNER='constexpr', **tile_sig), dict(INNER=inner, **tiles))
+        for elu in (False, True):
+            const = dict(ELU=elu, INNER=inner, **tiles)
+            yield (f'pdelu_fwd[inner={inner},elu={elu}]',
+                   pdelu._pdelu_fwd_kernel,
+                   dict(x_ptr='*fp32', y_ptr='*fp32', alpha_ptr='*fp32',
+                        M='i32', K='i32', t='fp32', ELU='constexpr',
+                        INNER='constexpr', **tile_sig), const)
+            yield (f'pdelu_bwd[inner={inner},elu={elu}]',
+                   pdelu._pdelu_bwd_kernel,
+                   dict(x_ptr='*fp32', g_ptr='*fp32', gx_ptr='*fp32',
+                        part_ptr='*fp32', alpha_ptr='*fp32', M='i32',
+                        K='i32', t='fp32', ELU='constexpr',
+                        INNER='constexpr', **tile_sig), const)
     stats = dict(mean_ptr='*fp32', rstd_ptr='*fp32')
     for kind, dtype in itertools.product((0, 1), DTYPES):
         const = dict(KIND=kind, BLOCK=layeract.BLOCK)

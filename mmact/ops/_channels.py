@@ -1,12 +1,21 @@
-"""The view the fused per-channel backward kernels (ACON-C, PDELU; see
-``csrc/channel_reduce.h``) work on: x as (N, M, K) with the channel outer
-(M, e.g. NCHW) or inner (K: channels-last, (B, L, C) tokens), parameters as
-(N, C), and their gradients summed per sample and channel in the kernel."""
+"""The view the fused per-channel kernels (ACON-C, PDELU; see
+``csrc/channel_reduce.h`` and the Triton kernels of their ops) work on: x as
+(N, M, K) with the channel outer (M, e.g. NCHW) or inner (K: channels-last,
+(B, L, C) tokens), parameters as (N, C), and their gradients summed per
+sample and channel in the kernel.
+
+The Triton kernels tile the view by (sample, M-block, K-block) programs;
+each program writes its per-channel partial sums, which are summed
+afterwards in a fixed order (no atomics: bitwise reproducible)."""
 import math
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from ._backend import tl, triton
+
+BLOCK_M, BLOCK_K = 16, 64
 
 
 class Layout(NamedTuple):
@@ -46,10 +55,86 @@ def layout(x: Tensor, params: List[Tensor]) -> Optional[Layout]:
     return None
 
 
-def _as_view(t: Tensor, lay: Layout) -> Tensor:
+def as_view(t: Tensor, lay: Layout) -> Tensor:
     if lay.permuted:
         t = t.permute(0, 2, 3, 1)
     return t.reshape(lay.shape).float().contiguous()
+
+
+def params_nc(params: List[Tensor], lay: Layout, nd: int) -> List[Tensor]:
+    """The parameters as contiguous float32 (N, C)."""
+    n, m, k = lay.shape
+    c = k if lay.channels_inner else m
+    out = []
+    for p in params:
+        shape = _padded(p, nd)
+        out.append(p.reshape(shape[0], shape[lay.dim]).expand(n, c).float()
+                   .contiguous())
+    return out
+
+
+def from_view(y: Tensor, x: Tensor, lay: Layout) -> Tensor:
+    """A (N, M, K) result back in x's shape (and channels-last storage)."""
+    if lay.permuted:
+        n, c = x.shape[:2]
+        y = y.view(n, x.shape[2], x.shape[3], c).permute(0, 3, 1, 2)
+    return y.view(x.shape)
+
+
+if triton is not None:
+
+    @triton.jit
+    def tile(x_ptr, M, K, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+        """This program's (BLOCK_M, BLOCK_K) tile of sample n: offsets,
+        mask, x (float32), and the row / column indices."""
+        n = tl.program_id(0)
+        rows = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
+        cols = tl.program_id(2) * BLOCK_K + tl.arange(0, BLOCK_K)
+        mask = (rows < M)[:, None] & (cols < K)[None, :]
+        offs = (n.to(tl.int64) * M + rows[:, None]) * K + cols[None, :]
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0)
+        return n, offs, mask, x, rows, cols
+
+    @triton.jit
+    def channel_param(p_ptr, n, rows, cols, mask, M, K,
+                      INNER: tl.constexpr):
+        """A (N, C) parameter broadcast over the tile."""
+        if INNER:
+            p = tl.load(p_ptr + n * K + cols, mask=cols < K, other=0.0)
+            return tl.broadcast_to(p[None, :], mask.shape)
+        p = tl.load(p_ptr + n * M + rows, mask=rows < M, other=0.0)
+        return tl.broadcast_to(p[:, None], mask.shape)
+
+    @triton.jit
+    def store_partial(part_ptr, v, n, rows, cols, M, K, S, s,
+                      INNER: tl.constexpr):
+        """Sum ``v`` over the tile's non-channel axis into partial s of
+        (N, blocks, C, S): channels inner sum over rows, outer over
+        columns."""
+        if INNER:
+            blk = tl.program_id(1)
+            nblk = tl.num_programs(1)
+            dst = ((n * nblk + blk) * K + cols) * S + s
+            tl.store(part_ptr + dst, tl.sum(v, axis=0), mask=cols < K)
+        else:
+            blk = tl.program_id(2)
+            nblk = tl.num_programs(2)
+            dst = ((n * nblk + blk) * M + rows) * S + s
+            tl.store(part_ptr + dst, tl.sum(v, axis=1), mask=rows < M)
+
+
+def triton_grid(lay: Layout) -> Tuple[int, int, int]:
+    n, m, k = lay.shape
+    return n, triton.cdiv(m, BLOCK_M), triton.cdiv(k, BLOCK_K)
+
+
+def partial_buffer(lay: Layout, sums: int, device) -> Tensor:
+    """(N, blocks, C, S) float32 partials for :func:`store_partial`."""
+    n, m, k = lay.shape
+    grid = triton_grid(lay)
+    blocks, c = (grid[1], k) if lay.channels_inner else (grid[2], m)
+    return torch.empty(n, blocks, c, sums, device=device,
+                       dtype=torch.float32)
 
 
 def reduce_to(sums: Tensor, p: Tensor, dim: int, nd: int) -> Tensor:
@@ -71,16 +156,7 @@ def fused_backward(kernel: Callable, x: Tensor, grad: Tensor,
     lay = layout(x, params)
     if lay is None:
         return None
-    n, m, k = lay.shape
-    c = k if lay.channels_inner else m
-    nd = x.dim()
-    params_nc = []
-    for p in params:
-        shape = _padded(p, nd)
-        params_nc.append(p.reshape(shape[0], shape[lay.dim]).expand(n, c)
-                         .float().contiguous())
-    gx, sums = kernel(_as_view(x, lay), _as_view(grad, lay), *params_nc,
-                      *args, lay.channels_inner)
-    if lay.permuted:
-        gx = gx.view(n, x.shape[2], x.shape[3], c).permute(0, 3, 1, 2)
-    return gx.view(x.shape).to(x.dtype), sums, lay
+    gx, sums = kernel(as_view(x, lay), as_view(grad, lay),
+                      *params_nc(params, lay, x.dim()), *args,
+                      lay.channels_inner)
+    return from_view(gx, x, lay).to(x.dtype), sums, lay

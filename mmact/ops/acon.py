@@ -12,16 +12,91 @@ CPU float tensors use the compiled kernels of ``csrc/acon.cpp`` when
 in one pass that also sums the parameter gradients per sample and channel
 (:mod:`mmact.ops._channels`), when the parameters vary along at most one
 non-batch dimension of x — NCHW, channels-last, (B, L, C) tokens; other
-cases, and float64 (the reference), use these torch ops.
+cases, and float64 (the reference), use these torch ops. CUDA tensors in
+those layouts run the Triton kernels below: the forward in one pass, the
+backward in one pass writing grad_x and per-channel partial sums.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ..functional import acon as F_acon
-from ._backend import use_cpu_kernels
+from . import _channels as ch
+from ._backend import tl, triton, use_cpu_kernels, use_triton
 from ._channels import fused_backward, reduce_to
+
+if triton is not None:
+
+    @triton.jit
+    def _acon_tile(x_ptr, p1_ptr, p2_ptr, beta_ptr, M, K, INNER: tl.constexpr,
+                   BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+        n, offs, mask, x, rows, cols = ch.tile(x_ptr, M, K, BLOCK_M, BLOCK_K)
+        p1 = ch.channel_param(p1_ptr, n, rows, cols, mask, M, K, INNER)
+        p2 = ch.channel_param(p2_ptr, n, rows, cols, mask, M, K, INNER)
+        beta = ch.channel_param(beta_ptr, n, rows, cols, mask, M, K, INNER)
+        return n, offs, mask, x, rows, cols, p1, p2, beta
+
+    @triton.jit
+    def _acon_fwd_kernel(x_ptr, y_ptr, p1_ptr, p2_ptr, beta_ptr, M, K,
+                         INNER: tl.constexpr, BLOCK_M: tl.constexpr,
+                         BLOCK_K: tl.constexpr):
+        n, offs, mask, x, rows, cols, p1, p2, beta = _acon_tile(
+            x_ptr, p1_ptr, p2_ptr, beta_ptr, M, K, INNER, BLOCK_M, BLOCK_K)
+        d = (p1 - p2) * x
+        y = d * tl.sigmoid(beta * d) + p2 * x
+        tl.store(y_ptr + offs, y, mask=mask)
+
+    @triton.jit
+    def _acon_bwd_kernel(x_ptr, g_ptr, gx_ptr, part_ptr, p1_ptr, p2_ptr,
+                         beta_ptr, M, K, INNER: tl.constexpr,
+                         BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+        n, offs, mask, x, rows, cols, p1, p2, beta = _acon_tile(
+            x_ptr, p1_ptr, p2_ptr, beta_ptr, M, K, INNER, BLOCK_M, BLOCK_K)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0)
+        d = (p1 - p2) * x
+        z = beta * d
+        s = tl.sigmoid(z)
+        ds = s * (1.0 - s)
+        h = s + z * ds
+        tl.store(gx_ptr + offs, g * (p2 + (p1 - p2) * h), mask=mask)
+        # Σ g x h, Σ g x, Σ g d² σ(1 - σ) per sample and channel.
+        ch.store_partial(part_ptr, g * x * h, n, rows, cols, M, K, 3, 0,
+                         INNER)
+        ch.store_partial(part_ptr, g * x, n, rows, cols, M, K, 3, 1, INNER)
+        ch.store_partial(part_ptr, g * d * d * ds, n, rows, cols, M, K, 3, 2,
+                         INNER)
+
+
+def triton_forward(x: Tensor, p1: Tensor, p2: Tensor,
+                   beta: Tensor) -> Optional[Tensor]:
+    """The Triton forward (float32 inside), or None for layouts it does
+    not take."""
+    lay = ch.layout(x, [p1, p2, beta])
+    if lay is None:
+        return None
+    xv = ch.as_view(x, lay)
+    y = torch.empty_like(xv)
+    if xv.numel():
+        _acon_fwd_kernel[ch.triton_grid(lay)](
+            xv, y, *ch.params_nc([p1, p2, beta], lay, x.dim()),
+            *lay.shape[1:], INNER=lay.channels_inner, BLOCK_M=ch.BLOCK_M,
+            BLOCK_K=ch.BLOCK_K)
+    return ch.from_view(y, x, lay)
+
+
+def triton_backward(xv: Tensor, gv: Tensor, p1: Tensor, p2: Tensor,
+                    beta: Tensor, inner: bool) -> Tuple[Tensor, Tensor]:
+    """(grad_x view, (N, C, 3) float64 sums): the CPU kernel's contract
+    (:func:`mmact.ops._channels.fused_backward`)."""
+    lay = ch.Layout(tuple(xv.shape), 1, inner, False)
+    gx = torch.empty_like(xv)
+    part = ch.partial_buffer(lay, 3, xv.device)
+    if xv.numel():
+        _acon_bwd_kernel[ch.triton_grid(lay)](
+            xv, gv, gx, part, p1, p2, beta, *xv.shape[1:], INNER=inner,
+            BLOCK_M=ch.BLOCK_M, BLOCK_K=ch.BLOCK_K)
+    return gx, part.sum(1, dtype=torch.float64)
 
 
 class AconCFunction(torch.autograd.Function):
@@ -31,20 +106,22 @@ class AconCFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, p1: Tensor, p2: Tensor,
                 beta: Tensor) -> Tensor:
         ctx.save_for_backward(x, p1, p2, beta)
+        dtype = torch.promote_types(
+            torch.promote_types(x.dtype, p1.dtype),
+            torch.promote_types(p2.dtype, beta.dtype))
         if use_cpu_kernels(x):
-            dtype = torch.promote_types(
-                torch.promote_types(x.dtype, p1.dtype),
-                torch.promote_types(p2.dtype, beta.dtype))
             return torch.ops.mmact.acon_forward(
                 x.float(), p1.float(), p2.float(), beta.float()).to(dtype)
-        return F_acon.acon_c(x, p1, p2, beta)
+        y = triton_forward(x, p1, p2, beta) if use_triton(x) else None
+        return F_acon.acon_c(x, p1, p2, beta) if y is None else y.to(dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: Tensor) -> Tuple[Tensor, ...]:
         x, p1, p2, beta = ctx.saved_tensors
-        fused = fused_backward(torch.ops.mmact.acon_backward, x, g,
-                               [p1, p2, beta]) if use_cpu_kernels(x) \
+        kernel = torch.ops.mmact.acon_backward if use_cpu_kernels(x) else \
+            triton_backward if use_triton(x) else None
+        fused = fused_backward(kernel, x, g, [p1, p2, beta]) if kernel \
             else None
         if fused is not None:
             gx, sums, lay = fused

@@ -14,17 +14,87 @@ CPU float tensors use the compiled kernels of ``csrc/pdelu.cpp`` when
 ``mmact._C`` is built: the forward in one pass for any layout; the backward
 in one pass that also sums dL/dα per sample and channel
 (:mod:`mmact.ops._channels`: NCHW, channels-last, (B, L, C) tokens, scalar
-α). Other layouts, and float64 (the reference), use these torch ops.
+α). Other layouts, and float64 (the reference), use these torch ops. CUDA
+tensors in those layouts run the Triton kernels below (same passes).
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ..functional.elementwise import PDELU_ELU_LIMIT
 from ..functional.elementwise import pdelu as F_pdelu
-from ._backend import compute_dtype, use_cpu_kernels
+from . import _channels as ch
+from ._backend import compute_dtype, tl, triton, use_cpu_kernels, use_triton
 from ._channels import fused_backward, reduce_to
+
+if triton is not None:
+
+    @triton.jit
+    def _negative_part_tl(x, t, ELU: tl.constexpr):
+        # (f(x), f'(x)) of min(x, 0); b^p as exp(p log b), b = 0 -> 0.
+        neg = tl.minimum(x, 0.0)
+        if ELU:
+            e = tl.exp(neg)
+            return e - 1.0, e
+        base = tl.maximum(1.0 + (1.0 - t) * neg, 0.0)
+        log_base = tl.log(tl.where(base > 0, base, 1.0))
+        f = tl.where(base > 0, tl.exp(log_base / (1.0 - t)), 0.0) - 1.0
+        df = tl.where(base > 0, tl.exp(log_base * (t / (1.0 - t))), 0.0)
+        return f, df
+
+    @triton.jit
+    def _pdelu_fwd_kernel(x_ptr, y_ptr, alpha_ptr, M, K, t,
+                          ELU: tl.constexpr, INNER: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+        n, offs, mask, x, rows, cols = ch.tile(x_ptr, M, K, BLOCK_M, BLOCK_K)
+        alpha = ch.channel_param(alpha_ptr, n, rows, cols, mask, M, K, INNER)
+        f, df = _negative_part_tl(x, t, ELU)
+        tl.store(y_ptr + offs, tl.where(x > 0, x, alpha * f), mask=mask)
+
+    @triton.jit
+    def _pdelu_bwd_kernel(x_ptr, g_ptr, gx_ptr, part_ptr, alpha_ptr, M, K, t,
+                          ELU: tl.constexpr, INNER: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+        n, offs, mask, x, rows, cols = ch.tile(x_ptr, M, K, BLOCK_M, BLOCK_K)
+        alpha = ch.channel_param(alpha_ptr, n, rows, cols, mask, M, K, INNER)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0)
+        f, df = _negative_part_tl(x, t, ELU)
+        positive = x > 0
+        tl.store(gx_ptr + offs, tl.where(positive, g, g * alpha * df),
+                 mask=mask)
+        ch.store_partial(part_ptr, tl.where(positive, 0.0, g * f), n, rows,
+                         cols, M, K, 1, 0, INNER)
+
+
+def triton_forward(x: Tensor, alpha: Tensor, t: float) -> Optional[Tensor]:
+    """The Triton forward (float32 inside), or None for layouts it does
+    not take."""
+    lay = ch.layout(x, [alpha])
+    if lay is None:
+        return None
+    xv = ch.as_view(x, lay)
+    y = torch.empty_like(xv)
+    if xv.numel():
+        _pdelu_fwd_kernel[ch.triton_grid(lay)](
+            xv, y, *ch.params_nc([alpha], lay, x.dim()), *lay.shape[1:],
+            float(t), ELU=_elu_limit(t), INNER=lay.channels_inner,
+            BLOCK_M=ch.BLOCK_M, BLOCK_K=ch.BLOCK_K)
+    return ch.from_view(y, x, lay)
+
+
+def triton_backward(xv: Tensor, gv: Tensor, alpha: Tensor, t: float,
+                    elu: bool, inner: bool) -> Tuple[Tensor, Tensor]:
+    """(grad_x view, (N, C, 1) float64 sums): the CPU kernel's contract
+    (:func:`mmact.ops._channels.fused_backward`)."""
+    lay = ch.Layout(tuple(xv.shape), 1, inner, False)
+    gx = torch.empty_like(xv)
+    part = ch.partial_buffer(lay, 1, xv.device)
+    if xv.numel():
+        _pdelu_bwd_kernel[ch.triton_grid(lay)](
+            xv, gv, gx, part, alpha, *xv.shape[1:], float(t), ELU=elu,
+            INNER=inner, BLOCK_M=ch.BLOCK_M, BLOCK_K=ch.BLOCK_K)
+    return gx, part.sum(1, dtype=torch.float64)
 
 
 def _elu_limit(t: float) -> bool:
@@ -52,16 +122,18 @@ class PDELUFunction(torch.autograd.Function):
             y = torch.ops.mmact.pdelu_forward(x.float(), alpha.float(), t,
                                               _elu_limit(t))
             return y.to(dtype)
-        return F_pdelu(x, alpha, t).to(dtype)
+        y = triton_forward(x, alpha, t) if use_triton(x) else None
+        return (F_pdelu(x, alpha, t) if y is None else y).to(dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, alpha = ctx.saved_tensors
         t, need_alpha = ctx.t, ctx.needs_input_grad[1]
-        fused = fused_backward(torch.ops.mmact.pdelu_backward, x, grad,
-                               [alpha], t, _elu_limit(t)) \
-            if use_cpu_kernels(x) else None
+        kernel = torch.ops.mmact.pdelu_backward if use_cpu_kernels(x) else \
+            triton_backward if use_triton(x) else None
+        fused = fused_backward(kernel, x, grad, [alpha], t, _elu_limit(t)) \
+            if kernel else None
         if fused is not None:
             gx, sums, lay = fused
             return gx, reduce_to(sums[..., 0], alpha, lay.dim, x.dim()) \
