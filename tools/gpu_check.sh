@@ -27,23 +27,24 @@ step() {  # step NAME SECONDS CMD...: run with a time limit, log, go on
     echo "   FAILED or timed out: see $out/$name.log" >&2; status=1
   fi
 }
-step tests 120 "$py" -m pytest -q -p no:cacheprovider \
-  tests/test_ditac_triton.py tests/test_layeract_triton.py tests/test_cpab.py
+step tests 90 "$py" -m pytest -q -p no:cacheprovider \
+  tests/test_ditac_triton.py tests/test_layeract_triton.py \
+  tests/test_channel_triton.py tests/test_cpab.py
 for dtype in float32 bfloat16; do
   for numel in 16777216 67108864; do
-    step "activations_${dtype}_${numel}" 75 "$py" \
+    step "activations_${dtype}_${numel}" 60 "$py" \
       benchmarks/bench_activations.py --device cuda --dtype "$dtype" \
       --numel "$numel" --rounds 2 --repeats 5 --peak-gbps "$peak" \
       --out "gpu_$device/activations_${dtype}_${numel}"
   done
 done
 for reduction in histogram partials; do
-  MMACT_THETA_REDUCTION=$reduction step "theta_$reduction" 45 "$py" \
+  MMACT_THETA_REDUCTION=$reduction step "theta_$reduction" 30 "$py" \
     benchmarks/bench_activations.py --device cuda --numel 16777216 \
     --names GELU DiTAC GEDiTAC LDiTAC InfDiTAC DiTAC-official-style \
     --peak-gbps "$peak" --out "gpu_$device/theta_$reduction"
 done
-step train_step 120 "$py" benchmarks/bench_train_step.py --device cuda \
+step train_step 90 "$py" benchmarks/bench_train_step.py --device cuda \
   --acts GELU DiTAC LA-SiLU AconC --out "$out"
 echo "results: $out/" >&2
 exit $status
