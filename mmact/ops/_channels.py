@@ -128,13 +128,41 @@ def triton_grid(lay: Layout) -> Tuple[int, int, int]:
     return n, triton.cdiv(m, BLOCK_M), triton.cdiv(k, BLOCK_K)
 
 
-def partial_buffer(lay: Layout, sums: int, device) -> Tensor:
-    """(N, blocks, C, S) float32 partials for :func:`store_partial`."""
-    n, m, k = lay.shape
+def triton_forward(kernel, x: Tensor, params: List[Tensor], *scalars,
+                   **constexprs) -> Optional[Tensor]:
+    """``kernel(x_view, y_view, *params_nc, M, K, *scalars, INNER, ...)``
+    over x's (N, M, K) view, the result in x's shape (float32); None for
+    layouts the kernels do not take."""
+    lay = layout(x, params)
+    if lay is None:
+        return None
+    xv = as_view(x, lay)
+    y = torch.empty_like(xv)
+    if xv.numel():
+        kernel[triton_grid(lay)](
+            xv, y, *params_nc(params, lay, x.dim()), *lay.shape[1:],
+            *scalars, INNER=lay.channels_inner, BLOCK_M=BLOCK_M,
+            BLOCK_K=BLOCK_K, **constexprs)
+    return from_view(y, x, lay)
+
+
+def triton_backward(kernel, sums: int, xv: Tensor, gv: Tensor,
+                    params: List[Tensor], inner: bool, *scalars,
+                    **constexprs) -> Tuple[Tensor, Tensor]:
+    """``kernel(x, g, grad_x, partials, *params, M, K, *scalars, INNER,
+    ...)`` over the (N, M, K) view: (grad_x view, (N, C, sums) float64
+    sums), the CPU kernels' contract for :func:`fused_backward`."""
+    n, m, k = xv.shape
+    lay = Layout((n, m, k), 1, inner, False)
     grid = triton_grid(lay)
-    blocks, c = (grid[1], k) if lay.channels_inner else (grid[2], m)
-    return torch.empty(n, blocks, c, sums, device=device,
+    blocks, c = (grid[1], k) if inner else (grid[2], m)
+    part = torch.empty(n, blocks, c, sums, device=xv.device,
                        dtype=torch.float32)
+    gx = torch.empty_like(xv)
+    if xv.numel():
+        kernel[grid](xv, gv, gx, part, *params, m, k, *scalars, INNER=inner,
+                     BLOCK_M=BLOCK_M, BLOCK_K=BLOCK_K, **constexprs)
+    return gx, part.sum(1, dtype=torch.float64)
 
 
 def reduce_to(sums: Tensor, p: Tensor, dim: int, nd: int) -> Tensor:

@@ -72,31 +72,15 @@ def triton_forward(x: Tensor, p1: Tensor, p2: Tensor,
                    beta: Tensor) -> Optional[Tensor]:
     """The Triton forward (float32 inside), or None for layouts it does
     not take."""
-    lay = ch.layout(x, [p1, p2, beta])
-    if lay is None:
-        return None
-    xv = ch.as_view(x, lay)
-    y = torch.empty_like(xv)
-    if xv.numel():
-        _acon_fwd_kernel[ch.triton_grid(lay)](
-            xv, y, *ch.params_nc([p1, p2, beta], lay, x.dim()),
-            *lay.shape[1:], INNER=lay.channels_inner, BLOCK_M=ch.BLOCK_M,
-            BLOCK_K=ch.BLOCK_K)
-    return ch.from_view(y, x, lay)
+    return ch.triton_forward(_acon_fwd_kernel, x, [p1, p2, beta])
 
 
 def triton_backward(xv: Tensor, gv: Tensor, p1: Tensor, p2: Tensor,
                     beta: Tensor, inner: bool) -> Tuple[Tensor, Tensor]:
     """(grad_x view, (N, C, 3) float64 sums): the CPU kernel's contract
     (:func:`mmact.ops._channels.fused_backward`)."""
-    lay = ch.Layout(tuple(xv.shape), 1, inner, False)
-    gx = torch.empty_like(xv)
-    part = ch.partial_buffer(lay, 3, xv.device)
-    if xv.numel():
-        _acon_bwd_kernel[ch.triton_grid(lay)](
-            xv, gv, gx, part, p1, p2, beta, *xv.shape[1:], INNER=inner,
-            BLOCK_M=ch.BLOCK_M, BLOCK_K=ch.BLOCK_K)
-    return gx, part.sum(1, dtype=torch.float64)
+    return ch.triton_backward(_acon_bwd_kernel, 3, xv, gv, [p1, p2, beta],
+                              inner)
 
 
 class AconCFunction(torch.autograd.Function):

@@ -322,10 +322,11 @@ if triton is not None:
                  mask=mask)
 
     @triton.jit
-    def _ditac_bwd_kernel(x_ptr, g_ptr, gx_ptr, hist_ptr, base_ptr,
-                          step_ptr, n, bins, a, scale, slope, lo, hi, offset,
-                          VARIANT: tl.constexpr, COPIES: tl.constexpr,
-                          BLOCK: tl.constexpr):
+    def _bwd_elements(x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, n, a, scale,
+                      slope, lo, hi, offset, VARIANT: tl.constexpr,
+                      BLOCK: tl.constexpr):
+        # What both backward kernels do per element: grad_x, stored; returns
+        # what the θ-reductions need (program, mask, bin, weight, g·m).
         pid = tl.program_id(0)
         offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
@@ -337,10 +338,19 @@ if triton is not None:
         e = g * m
         gx = step * scale * e + warped * dm * g
         tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        return pid, mask, idx, w, e
+
+    @triton.jit
+    def _ditac_bwd_kernel(x_ptr, g_ptr, gx_ptr, hist_ptr, base_ptr,
+                          step_ptr, n, bins, a, scale, slope, lo, hi, offset,
+                          VARIANT: tl.constexpr, COPIES: tl.constexpr,
+                          BLOCK: tl.constexpr):
+        pid, mask, idx, w, e = _bwd_elements(
+            x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, n, a, scale, slope, lo,
+            hi, offset, VARIANT, BLOCK)
         row = hist_ptr + ((pid % COPIES) * bins + idx) * 2
         tl.atomic_add(row, e, mask=mask)
         tl.atomic_add(row + 1, e * w, mask=mask)
-
 
     @triton.jit
     def _ditac_bwd_partial_kernel(x_ptr, g_ptr, gx_ptr, J_ptr, part_ptr,
@@ -348,17 +358,9 @@ if triton is not None:
                                   slope, lo, hi, offset,
                                   VARIANT: tl.constexpr, D_PAD: tl.constexpr,
                                   BLOCK: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < n
-        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, a, scale,
-                                          lo, hi, offset)
-        m, dm = _multiplier_tl(x, warped, slope, VARIANT)
-        e = g * m
-        gx = step * scale * e + warped * dm * g
-        tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        pid, mask, idx, w, e = _bwd_elements(
+            x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, n, a, scale, slope, lo,
+            hi, offset, VARIANT, BLOCK)
         # Table row k of the bin; the identity bins outside the window
         # (k = -1, G - 1) do not depend on θ.
         k = idx - offset

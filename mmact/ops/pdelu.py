@@ -70,31 +70,16 @@ if triton is not None:
 def triton_forward(x: Tensor, alpha: Tensor, t: float) -> Optional[Tensor]:
     """The Triton forward (float32 inside), or None for layouts it does
     not take."""
-    lay = ch.layout(x, [alpha])
-    if lay is None:
-        return None
-    xv = ch.as_view(x, lay)
-    y = torch.empty_like(xv)
-    if xv.numel():
-        _pdelu_fwd_kernel[ch.triton_grid(lay)](
-            xv, y, *ch.params_nc([alpha], lay, x.dim()), *lay.shape[1:],
-            float(t), ELU=_elu_limit(t), INNER=lay.channels_inner,
-            BLOCK_M=ch.BLOCK_M, BLOCK_K=ch.BLOCK_K)
-    return ch.from_view(y, x, lay)
+    return ch.triton_forward(_pdelu_fwd_kernel, x, [alpha], float(t),
+                             ELU=_elu_limit(t))
 
 
 def triton_backward(xv: Tensor, gv: Tensor, alpha: Tensor, t: float,
                     elu: bool, inner: bool) -> Tuple[Tensor, Tensor]:
     """(grad_x view, (N, C, 1) float64 sums): the CPU kernel's contract
     (:func:`mmact.ops._channels.fused_backward`)."""
-    lay = ch.Layout(tuple(xv.shape), 1, inner, False)
-    gx = torch.empty_like(xv)
-    part = ch.partial_buffer(lay, 1, xv.device)
-    if xv.numel():
-        _pdelu_bwd_kernel[ch.triton_grid(lay)](
-            xv, gv, gx, part, alpha, *xv.shape[1:], float(t), ELU=elu,
-            INNER=inner, BLOCK_M=ch.BLOCK_M, BLOCK_K=ch.BLOCK_K)
-    return gx, part.sum(1, dtype=torch.float64)
+    return ch.triton_backward(_pdelu_bwd_kernel, 1, xv, gv, [alpha], inner,
+                              float(t), ELU=elu)
 
 
 def _elu_limit(t: float) -> bool:
