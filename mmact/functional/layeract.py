@@ -15,8 +15,9 @@ SCALES = ('silu', 'hard_silu')
 
 
 def scale(n: Tensor, kind: str) -> Tensor:
-    """s(n): sigmoid for LA-SiLU, clip(n / 6 + 1 / 2, 0, 1) for LA-HardSiLU."""
-    return torch.sigmoid(n) if kind == 'silu' else F.hardsigmoid(n)
+    """s(n): sigmoid for LA-SiLU, clip(n / 6 + 1 / 2, 0, 1) for LA-HardSiLU
+    (written out: F.hardsigmoid has no double backward)."""
+    return torch.sigmoid(n) if kind == 'silu' else (n / 6 + 0.5).clamp(0, 1)
 
 
 def scale_and_grad(n: Tensor, kind: str) -> Tuple[Tensor, Tensor]:

@@ -4,7 +4,7 @@ dispatch and the compute dtype."""
 import contextlib
 import os
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -90,6 +90,26 @@ if CPU_KERNELS_BUILT:
     @torch.library.register_fake('mmact::layeract_backward')
     def _(rows, grad, mean, rstd, kind, c):
         return torch.empty_like(rows)
+
+
+def differentiable_backward(fn: Callable[..., Tensor],
+                            inputs: Sequence[Tensor], grad: Tensor,
+                            needs: Sequence[bool]) -> Tuple[Optional[Tensor],
+                                                            ...]:
+    """The gradients of ``fn(*inputs)`` (a plain-autograd reference of a
+    custom op) for the inputs in ``needs``, as a graph of their own.
+
+    A custom op's backward calls this when autograd records the backward
+    (``create_graph=True``: gradient penalties, input-gradient losses):
+    the result is then exact to any order. The usual backward keeps the
+    op's lean, fused path.
+    """
+    wanted = [t for t, need in zip(inputs, needs) if need]
+    with torch.enable_grad():
+        out = fn(*inputs)
+        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True,
+                                         allow_unused=True))
+    return tuple(next(found) if need else None for need in needs)
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:

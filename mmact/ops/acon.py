@@ -7,6 +7,10 @@ parameters. With d = p1 - p2, z = β d x, σ = σ(z), h(z) = σ + zσ(1 - σ):
     dy/dx = p2 + d·h(z),   dy/dp1 = x·h(z),   dy/dp2 = x·(1 - h(z)),
     dy/dβ = (d x)²·σ(1 - σ).
 
+When autograd records the backward (``create_graph=True``), the gradients
+come from plain autograd on the formula instead, so they are differentiable
+again (gradient penalties).
+
 CPU float tensors use the compiled kernels of ``csrc/acon.cpp`` when
 ``mmact._C`` is built: the forward in one pass for any layout; the backward
 in one pass that also sums the parameter gradients per sample and channel
@@ -23,7 +27,8 @@ from torch import Tensor
 
 from ..functional import acon as F_acon
 from . import _channels as ch
-from ._backend import tl, triton, use_cpu_kernels, use_triton
+from ._backend import (differentiable_backward, tl, triton, use_cpu_kernels,
+                       use_triton)
 from ._channels import fused_backward, reduce_to
 
 if triton is not None:
@@ -100,9 +105,11 @@ class AconCFunction(torch.autograd.Function):
         return F_acon.acon_c(x, p1, p2, beta) if y is None else y.to(dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, g: Tensor) -> Tuple[Tensor, ...]:
         x, p1, p2, beta = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiable backward
+            return differentiable_backward(F_acon.acon_c, (x, p1, p2, beta),
+                                           g, ctx.needs_input_grad)
         kernel = torch.ops.mmact.acon_backward if use_cpu_kernels(x) else \
             triton_backward if use_triton(x) else None
         fused = fused_backward(kernel, x, g, [p1, p2, beta]) if kernel \

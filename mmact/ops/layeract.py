@@ -14,14 +14,17 @@ into column blocks across threads), else these torch ops; float64 always
 takes the torch ops. CUDA tensors use Triton kernels: the forward is
 torch's fused var_mean reduction plus one element-wise kernel; the backward
 is one kernel that reduces Σq and Σq·n per row (atomics over the row's
-blocks) and one element-wise kernel for dL/dy.
+blocks; per-block partials under torch.use_deterministic_algorithms) and
+one element-wise kernel for dL/dy. When autograd records the backward
+(``create_graph=True``) the gradient comes from plain autograd on the
+formula, differentiable again.
 """
 import torch
 from torch import Tensor
 
 from ..functional import layeract as F_la
-from ._backend import (compute_dtype, tl, triton, use_cpu_kernels,
-                       use_triton)
+from ._backend import (compute_dtype, differentiable_backward, tl, triton,
+                       use_cpu_kernels, use_triton)
 
 KINDS = {'silu': 0, 'hard_silu': 1}
 BLOCK = 1024
@@ -149,12 +152,18 @@ class LayerActFunction(torch.autograd.Function):
             out = F_la.scale((r - mean).mul_(rstd), kind).mul_(r)
         ctx.save_for_backward(x, mean, rstd)
         ctx.kind, ctx.unbiased, ctx.per_token = kind, unbiased, per_token
+        ctx.alpha = alpha
         return out.view(x.shape).to(x.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, mean, rstd = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiable backward
+            (dx, ) = differentiable_backward(
+                lambda x: F_la.layer_act(x, ctx.kind, ctx.alpha,
+                                         ctx.unbiased, ctx.per_token),
+                (x, ), grad, (True, ))
+            return dx, None, None, None, None
         if use_triton(x):
             dx = triton_backward(
                 F_la.rows(x, ctx.per_token).contiguous(),

@@ -8,7 +8,9 @@ b = max(0, 1 + (1 - t)x) and x <= 0:
 
     dy/dx = α b^(t / (1 - t))  (α e^x in the ELU limit),   dy/dα = f(x);
 
-for x > 0, dy/dx = 1 and dy/dα = 0.
+for x > 0, dy/dx = 1 and dy/dα = 0. When autograd records the backward
+(``create_graph=True``) the gradients come from plain autograd on the
+formula, differentiable again.
 
 CPU float tensors use the compiled kernels of ``csrc/pdelu.cpp`` when
 ``mmact._C`` is built: the forward in one pass for any layout; the backward
@@ -25,7 +27,8 @@ from torch import Tensor
 from ..functional.elementwise import PDELU_ELU_LIMIT
 from ..functional.elementwise import pdelu as F_pdelu
 from . import _channels as ch
-from ._backend import compute_dtype, tl, triton, use_cpu_kernels, use_triton
+from ._backend import (compute_dtype, differentiable_backward, tl, triton,
+                       use_cpu_kernels, use_triton)
 from ._channels import fused_backward, reduce_to
 
 if triton is not None:
@@ -111,10 +114,13 @@ class PDELUFunction(torch.autograd.Function):
         return (F_pdelu(x, alpha, t) if y is None else y).to(dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         x, alpha = ctx.saved_tensors
         t, need_alpha = ctx.t, ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():  # create_graph: differentiable backward
+            return (*differentiable_backward(
+                lambda x, a: F_pdelu(x, a, t), (x, alpha), grad,
+                ctx.needs_input_grad[:2]), None)
         kernel = torch.ops.mmact.pdelu_backward if use_cpu_kernels(x) else \
             triton_backward if use_triton(x) else None
         fused = fused_backward(kernel, x, grad, [alpha], t, _elu_limit(t)) \
