@@ -2,7 +2,7 @@
 # Creates .venv/ at the repository root with the pinned OpenMMLab stack and
 # mmact installed in editable mode. Idempotent: on a ready machine it only
 # re-verifies the stack (seconds). The first run on a fresh machine takes
-# ~35-45 minutes on 2 cores, almost all of it compiling mmcv's ops; pip's
+# about 13 minutes on 2 cores, most of it compiling mmcv's ops; pip's
 # wheel cache keeps that build for later runs on the same machine.
 set -euo pipefail
 
@@ -29,7 +29,7 @@ log "torch + torchvision (regular build, several GB on first install)"
 pip_install -r "$req/torch.txt" -r "$req/build.txt"
 
 if ! "$py" -c "import mmcv.ops" 2>/dev/null; then
-  log "mmcv 2.1.0 with compiled ops (first build ~30 min on 2 cores; cached afterwards)"
+  log "mmcv 2.1.0 with compiled ops (first build ~10 min on 2 cores; cached afterwards)"
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     pip_install --no-build-isolation -c "$req/constraints.txt" -r "$req/mmcv.txt"
 fi
