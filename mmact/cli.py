@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import torch
 
+from .openmmlab.checkpoint import TRUST_HELP
 from .registry import list_activations
 from .visualization import plot_activations, plot_checkpoint
 
@@ -48,7 +49,7 @@ def _plot_hist(args: argparse.Namespace) -> int:
     from mmengine.config import Config
     from mmengine.runner import Runner, load_checkpoint
 
-    from .openmmlab.checkpoint import check_checkpoint, trusted
+    from .openmmlab.checkpoint import checked
     from .openmmlab.presets import cpu_preset, set_data_root
     from .visualization import InputHistograms
     cfg = Config.fromfile(args.config)
@@ -59,10 +60,9 @@ def _plot_hist(args: argparse.Namespace) -> int:
     cfg.work_dir = tempfile.mkdtemp(prefix='mmact_hist_')
     runner = Runner.from_cfg(cfg)
     if args.checkpoint:
-        check_checkpoint(args.checkpoint, args.trust_checkpoint)
-        path = (trusted(args.checkpoint) if args.trust_checkpoint else
-                args.checkpoint)
-        load_checkpoint(runner.model, path, map_location='cpu', strict=True)
+        load_checkpoint(runner.model,
+                        checked(args.checkpoint, args.trust_checkpoint),
+                        map_location='cpu', strict=True)
     loader = runner.build_dataloader(cfg.val_dataloader)
     runner.model.eval()
     with torch.no_grad(), InputHistograms(runner.model) as hist:
@@ -78,9 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m mmact',
                                      description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
-    trust = dict(action='store_true', help="load the checkpoint without "
-                 "torch's weights_only check (only for a file you trust: "
-                 'unpickling it can run code)')
+    trust = dict(action='store_true', help=TRUST_HELP)
     p_list = sub.add_parser('list', help='every activation name for act_cfg')
     p_list.add_argument('--family', help='only this family')
     p_list.set_defaults(func=_list)

@@ -51,6 +51,35 @@ def test_generation_train_and_test(tmp_path):
     assert 'swd/avg' in log
 
 
+# The demo config with BN (no SyncBN on gloo) and every rank saving its
+# parameters after training (tests/rank_state.py), trained 2 iterations.
+RANK_STATE_CONFIG = (
+    "_base_ = ['{root}/configs/demo/upernet_convnext_ditac_cpu-tiny.py']\n"
+    "custom_imports = dict(imports=['mmpretrain.models', 'mmact', "
+    "'rank_state'])\n"
+    "custom_hooks = [dict(type='SaveRankStateHook')]\n"
+    "model = dict(decode_head=dict(norm_cfg=dict(type='BN')),"
+    " auxiliary_head=dict(norm_cfg=dict(type='BN')))\n")
+TWO_ITERS = ['--cfg-options', 'train_cfg.max_iters=2',
+             'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
+             'default_hooks.checkpoint.interval=2']
+
+
+def _rank_state_config(path: Path) -> Path:
+    path.write_text(RANK_STATE_CONFIG.format(root=ROOT))
+    return path
+
+
+def _ranks_agree(work: Path) -> dict:
+    """Rank 0's parameters, after checking rank 1 ended with the same."""
+    r0 = torch.load(work / 'rank0.pth')
+    r1 = torch.load(work / 'rank1.pth')
+    assert r0.keys() == r1.keys()
+    for key in r0:
+        assert torch.equal(r0[key], r1[key]), key
+    return r0
+
+
 def test_two_process_ddp_via_dist_script_keeps_ranks_identical(tmp_path):
     """torchrun, 2 CPU processes, gloo: both ranks end with the same
     parameters (DiTAC θ included), which moved from their start; the
@@ -60,32 +89,16 @@ def test_two_process_ddp_via_dist_script_keeps_ranks_identical(tmp_path):
     env = dict(PYTHON=sys.executable, PORT='29517', OMP_NUM_THREADS='1',
                PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}'
                f'{os.environ.get("PYTHONPATH", "")}')
-    config = tmp_path / 'ddp.py'
-    config.write_text(
-        f"_base_ = ['{ROOT}/configs/demo/upernet_convnext_ditac_cpu-tiny.py']\n"
-        "custom_imports = dict(imports=['mmpretrain.models', 'mmact', "
-        "'rank_state'])\n"
-        "custom_hooks = [dict(type='SaveRankStateHook')]\n")
+    config = _rank_state_config(tmp_path / 'ddp.py')
     _run('bash', 'tools/dist_train.sh', str(config), '2',
-         '--work-dir', str(work), '--data-root', ade, '--cfg-options',
-         'train_cfg.max_iters=2',
-         'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
-         'default_hooks.checkpoint.interval=2',
-         'model.decode_head.norm_cfg.type=BN',
-         'model.auxiliary_head.norm_cfg.type=BN', env=env)
-    r0 = torch.load(work / 'rank0.pth')
-    r1 = torch.load(work / 'rank1.pth')
-    assert r0.keys() == r1.keys()
+         '--work-dir', str(work), '--data-root', ade, *TWO_ITERS, env=env)
+    r0 = _ranks_agree(work)
     thetas = [k for k in r0 if k.endswith('theta')]
     assert len(thetas) == 18
-    for key in r0:
-        assert torch.equal(r0[key], r1[key]), key
     assert any(r0[k].abs().sum() > 0 for k in thetas)  # θ trained from 0
     log = _run('bash', 'tools/dist_test.sh', str(config),
                str(work / 'iter_2.pth'), '2', '--work-dir',
-               str(tmp_path / 't'), '--data-root', ade, '--cfg-options',
-               'model.decode_head.norm_cfg.type=BN',
-               'model.auxiliary_head.norm_cfg.type=BN', env=env)
+               str(tmp_path / 't'), '--data-root', ade, env=env)
     assert 'mIoU' in log
 
 
@@ -130,24 +143,11 @@ def test_slurm_scripts_on_an_emulated_two_task_job(tmp_path):
                PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}'
                f'{os.environ.get("PYTHONPATH", "")}')
     env.pop('MASTER_ADDR', None)
-    config = tmp_path / 'slurm.py'
-    config.write_text(
-        f"_base_ = ['{ROOT}/configs/demo/upernet_convnext_ditac_cpu-tiny.py']\n"
-        "custom_imports = dict(imports=['mmpretrain.models', 'mmact', "
-        "'rank_state'])\n"
-        "custom_hooks = [dict(type='SaveRankStateHook')]\n"
-        "model = dict(decode_head=dict(norm_cfg=dict(type='BN')),"
-        " auxiliary_head=dict(norm_cfg=dict(type='BN')))\n")
+    config = _rank_state_config(tmp_path / 'slurm.py')
     log = _run('bash', 'tools/slurm_train.sh', 'cpu', 'mmact', str(config),
-               str(work), '--data-root', ade, '--cfg-options',
-               'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-               'train_dataloader.batch_size=2',
-               'default_hooks.checkpoint.interval=2', env=env)
+               str(work), '--data-root', ade, *TWO_ITERS, env=env)
     assert 'Distributed launcher: slurm' in log and 'GPU number: 2' in log
-    r0 = torch.load(work / 'rank0.pth')
-    r1 = torch.load(work / 'rank1.pth')
-    for key in r0:
-        assert torch.equal(r0[key], r1[key]), key
+    _ranks_agree(work)
     log = _run('bash', 'tools/slurm_test.sh', 'cpu', 'mmact', str(config),
                str(work / 'iter_2.pth'), '--work-dir', str(tmp_path / 't'),
                '--data-root', ade, env=env)

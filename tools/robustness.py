@@ -23,7 +23,8 @@ from mmengine.runner import Runner
 import mmact  # noqa: F401  (registers activations and ImageCorruption)
 from mmact.openmmlab.corruptions import CORRUPTIONS, GROUPS
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, load_config)
+                                    check_load_from, load_config,
+                                    require_fitting_checkpoint)
 
 COMMON = tuple(c for c in CORRUPTIONS if c not in (
     'speckle_noise', 'gaussian_blur', 'spatter', 'saturate'))
@@ -90,8 +91,7 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
-    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                        dict(type='CheckpointFitHook')]
+    require_fitting_checkpoint(cfg)
     check_load_from(cfg, args.trust_checkpoint)
     check_config(cfg)
     names = corruption_list(args.corruptions)

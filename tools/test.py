@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 
 import mmact  # noqa: F401  (registers the activations and hooks)
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, load_config)
+                                    check_load_from, load_config,
+                                    require_fitting_checkpoint)
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,10 +56,7 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    # mmengine loads non-strictly: a checkpoint of another model would
-    # be evaluated with random weights wherever its keys do not fit.
-    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                        dict(type='CheckpointFitHook')]
+    require_fitting_checkpoint(cfg)
     check_load_from(cfg, args.trust_checkpoint)
     check_config(cfg)
     return cfg

@@ -73,7 +73,7 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
                     WITH_GRAD='constexpr', D_PAD='constexpr',
                     BLOCK='constexpr'),
                dict(WITH_GRAD=with_grad, D_PAD=d_pad,
-                    BLOCK=cpab.block_size(d_pad) if with_grad else 64))
+                    BLOCK=cpab.block_size(d_pad, with_grad)))
     tiles = dict(BLOCK_M=_channels.BLOCK_M, BLOCK_K=_channels.BLOCK_K)
     tile_sig = dict(BLOCK_M='constexpr', BLOCK_K='constexpr')
     for inner in (False, True):

@@ -33,6 +33,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUSTED_PREFIX = 'trusted://'
+TRUST_HELP = ("load the checkpoint without torch's weights_only check: only "
+              'for a file you made or trust (unpickling it can run code)')
 
 # What mmengine 0.10.7 checkpoints hold besides tensors and plain
 # containers, found by scanning checkpoints of every shipped config family
@@ -147,6 +149,13 @@ def trusted(path: Optional[str]) -> Optional[str]:
     return TRUSTED_PREFIX + path
 
 
+def checked(path: str, trust: bool = False) -> str:
+    """``path`` after :func:`check_checkpoint`, as a ``trusted://`` path
+    when ``trust``: what to hand to mmengine's loaders."""
+    check_checkpoint(path, trust)
+    return trusted(path) if trust else path
+
+
 def mismatched_keys(model_keys: Sequence[str], checkpoint_keys: Sequence[str]
                     ) -> Dict[str, List[str]]:
     """Missing and unexpected state-dict keys, after mmengine's default
@@ -194,6 +203,6 @@ class CheckpointFitHook(Hook):
 
 allow_checkpoint_globals()
 
-__all__ = ['SAFE_GLOBALS', 'TRUSTED_PREFIX', 'allow_checkpoint_globals',
-           'check_checkpoint', 'load_checkpoint_file', 'trusted',
+__all__ = ['SAFE_GLOBALS', 'TRUSTED_PREFIX', 'TRUST_HELP', 'allow_checkpoint_globals',
+           'check_checkpoint', 'checked', 'load_checkpoint_file', 'trusted',
            'mismatched_keys', 'CheckpointFitHook', 'unsafe_globals']

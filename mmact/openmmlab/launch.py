@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
-from .checkpoint import check_checkpoint, trusted
+from .checkpoint import TRUST_HELP, checked
 from .config_checks import check_config
 from .presets import cpu_preset, set_data_root
 
@@ -65,9 +65,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         "config's data_root everywhere (datasets, metric "
                         'annotation files)')
     parser.add_argument('--trust-checkpoint', action='store_true',
-                        help="load the checkpoint without torch's "
-                        'weights_only check: only for a file you made or '
-                        'trust (unpickling can run code from it)')
+                        help=TRUST_HELP)
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -94,10 +92,16 @@ def check_load_from(cfg: Config, trust: bool) -> None:
     """Check the checkpoint the run will load (``cfg.load_from``) before
     anything is built; with ``trust`` load it through ``trusted://``."""
     if cfg.get('load_from'):
-        check_checkpoint(cfg.load_from, trust)
-        if trust:
-            cfg.load_from = trusted(cfg.load_from)
+        cfg.load_from = checked(cfg.load_from, trust)
+
+
+def require_fitting_checkpoint(cfg: Config) -> None:
+    """Fail on a checkpoint whose keys do not fit the model (mmengine
+    loads non-strictly: evaluation would use random weights wherever they
+    do not), see :class:`~mmact.openmmlab.checkpoint.CheckpointFitHook`."""
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                        dict(type='CheckpointFitHook')]
 
 
 __all__ = ['add_common_args', 'load_config', 'check_config',
-           'check_load_from']
+           'check_load_from', 'require_fitting_checkpoint']

@@ -23,11 +23,11 @@ from ._backend import cpu_kernels_enabled, tl, triton
 
 
 
-def block_size(d_pad: int) -> int:
-    """Points per program: each holds a (BLOCK, D_PAD) float64 dT/dθ
-    accumulator in registers; 512 / D_PAD keeps it from spilling (ptxas,
-    sm_80 and sm_90: see tools/triton_aot.py)."""
-    return max(8, min(64, 512 // d_pad))
+def block_size(d_pad: int, with_grad: bool) -> int:
+    """Points per program: 64, or with dT/dθ, where each point holds a
+    (D_PAD,) float64 accumulator in registers, 512 / D_PAD so that it does
+    not spill (ptxas, sm_80 and sm_90: see tools/triton_aot.py)."""
+    return max(8, min(64, 512 // d_pad)) if with_grad else 64
 
 
 def integrate(u: Tensor,
@@ -143,7 +143,7 @@ def _triton_integrate(u: Tensor, A: Tensor, B: Tensor, t: float,
     if n:
         # t as a float64 tensor: scalar kernel arguments would be float32.
         d_pad = triton.next_power_of_2(d)
-        block = block_size(d_pad) if with_grad else 64
+        block = block_size(d_pad, with_grad)
         _cpab_kernel[(triton.cdiv(n, block), )](
             u, A, B, u.new_tensor([t]), T, grad_u, J, n, nc, d,
             WITH_GRAD=with_grad, D_PAD=d_pad, BLOCK=block)

@@ -224,10 +224,15 @@ def _same_layout(t: Tensor, like: Tensor) -> Tensor:
         like).copy_(t)
 
 
+def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor]:
+    """base and step as the kernels read them (float32, contiguous)."""
+    return lt.base.float().contiguous(), lt.step.float().contiguous()
+
+
 def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
-    return (lt.base.float().contiguous(), lt.step.float().contiguous(),
-            float(spec.a), float(lt.scale), lt.lo, lt.hi, lt.offset,
-            VARIANT_CODES[spec.variant], float(spec.negative_slope))
+    return (*_tables(lt), float(spec.a), float(lt.scale), lt.lo, lt.hi,
+            lt.offset, VARIANT_CODES[spec.variant],
+            float(spec.negative_slope))
 
 
 def cpu_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
@@ -374,6 +379,13 @@ if triton is not None:
         tl.store(part_ptr + pid * D_PAD + cols, tl.sum(contrib, axis=0))
 
 
+def _backward_buffers(x: Tensor, grad_y: Tensor
+                      ) -> Tuple[Tensor, Tensor, Tensor]:
+    """(x, grad_y in x's storage order, grad_x to fill) for the kernels."""
+    xd = _dense(x)
+    return xd, _same_layout(grad_y.to(xd.dtype), xd), torch.empty_like(xd)
+
+
 def _launch_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
     return (float(spec.a), float(lt.scale), float(spec.negative_slope),
             float(lt.lo), float(lt.hi), int(lt.offset))
@@ -386,8 +398,7 @@ def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
     n = xd.numel()
     if n:
         _ditac_fwd_kernel[(triton.cdiv(n, BLOCK), )](
-            xd, out, lt.base.float().contiguous(),
-            lt.step.float().contiguous(), n, *_launch_args(lt, spec),
+            xd, out, *_tables(lt), n, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], BLOCK=BLOCK)
     return out
 
@@ -395,16 +406,14 @@ def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
 def triton_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
                     spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
     """The fused Triton backward: (grad_x, (bins, 2) histogram)."""
-    xd = _dense(x)
-    g = _same_layout(grad_y.to(xd.dtype), xd)
-    grad_x = torch.empty_like(xd)
+    xd, g, grad_x = _backward_buffers(x, grad_y)
     bins, n = lt.base.numel(), xd.numel()
     hist = torch.zeros(HIST_COPIES, bins, 2, device=x.device,
                        dtype=torch.float32)
     if n:
         _ditac_bwd_kernel[(triton.cdiv(n, BLOCK), )](
-            xd, g, grad_x, hist, lt.base.float().contiguous(),
-            lt.step.float().contiguous(), n, bins, *_launch_args(lt, spec),
+            xd, g, grad_x, hist, *_tables(lt), n, bins,
+            *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], COPIES=HIST_COPIES,
             BLOCK=BLOCK)
     return grad_x, hist.sum(0, dtype=torch.float64)
@@ -415,9 +424,7 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
                              ) -> Tuple[Tensor, Tensor]:
     """The Triton backward without atomics: (grad_x, grad_θ) from one
     d-vector partial per program, summed in a fixed order."""
-    xd = _dense(x)
-    g = _same_layout(grad_y.to(xd.dtype), xd)
-    grad_x = torch.empty_like(xd)
+    xd, g, grad_x = _backward_buffers(x, grad_y)
     n, (G, d) = xd.numel(), J.shape
     d_pad = triton.next_power_of_2(d)
     programs = triton.cdiv(n, PARTIAL_BLOCK)
@@ -425,8 +432,7 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
                            dtype=torch.float32)
     if n:
         _ditac_bwd_partial_kernel[(programs, )](
-            xd, g, grad_x, J.float().contiguous(), partials,
-            lt.base.float().contiguous(), lt.step.float().contiguous(), n,
+            xd, g, grad_x, J.float().contiguous(), partials, *_tables(lt), n,
             G, d, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], D_PAD=d_pad,
             BLOCK=PARTIAL_BLOCK)

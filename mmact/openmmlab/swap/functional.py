@@ -35,22 +35,18 @@ from .rules import METHOD_NAMES, Spelling, spelling_of
 ANY_SITE = '*'
 SiteKey = Tuple[str, str, int]
 
-_THREAD = threading.local()
 
 
-def _frames() -> List[Optional[nn.Module]]:
-    """The running owners (``None`` for a running child), innermost last."""
-    frames = getattr(_THREAD, 'frames', None)
-    if frames is None:
-        frames = _THREAD.frames = []
-    return frames
+class _Frames(threading.local):
+    """Per thread: the running owners and children, innermost last, as
+    (owner, its entered mode), or (None, None) for a running child."""
+
+    def __init__(self) -> None:
+        self.stack: List[Tuple[Optional[nn.Module],
+                               Optional[TorchFunctionMode]]] = []
 
 
-def _modes() -> List[TorchFunctionMode]:
-    modes = getattr(_THREAD, 'modes', None)
-    if modes is None:
-        modes = _THREAD.modes = []
-    return modes
+_FRAMES = _Frames()
 
 
 def site_key() -> SiteKey:
@@ -101,7 +97,7 @@ class FunctionalSwapMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         spelling = spelling_of(func)
-        if spelling is None or _frames()[-1] is not self.owner:
+        if spelling is None or _FRAMES.stack[-1][0] is not self.owner:
             return func(*args, **kwargs)
         x, inplace, out, unused = _bind(spelling, args, kwargs)
         probe = self.owner.__dict__.get('_mmact_probe')
@@ -138,23 +134,21 @@ class FunctionalSwapMode(TorchFunctionMode):
 
 
 def _enter_owner(owner: nn.Module, args) -> None:
-    _frames().append(owner)
     mode = FunctionalSwapMode(owner)
     mode.__enter__()
-    _modes().append(mode)
+    _FRAMES.stack.append((owner, mode))
 
 
 def _leave_owner(owner: nn.Module, args, output) -> None:
-    _modes().pop().__exit__(None, None, None)
-    _frames().pop()
+    _FRAMES.stack.pop()[1].__exit__(None, None, None)
 
 
 def _enter_child(child: nn.Module, args) -> None:
-    _frames().append(None)
+    _FRAMES.stack.append((None, None))
 
 
 def _leave_child(child: nn.Module, args, output) -> None:
-    _frames().pop()
+    _FRAMES.stack.pop()
 
 
 def _has_hook(hooks: Dict[int, Any], fn) -> bool:
