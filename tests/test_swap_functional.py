@@ -3,6 +3,7 @@ import copy
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,16 @@ def test_pickled_whole_model_loads_in_a_fresh_process(tmp_path):
     assert 'same outputs' in out.stdout
 
 
+def _ddp_grads(rank):
+    torch.manual_seed(0)
+    model = Net()
+    swap_activations(model, [dict(replace='F.relu')], DITAC)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    x = torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    ddp(x[2 * rank:2 * rank + 2]).square().mean().backward()
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
 def _ddp_worker(rank, world, out):
     import datetime
 
@@ -158,19 +169,22 @@ def _ddp_worker(rank, world, out):
     dist.init_process_group('gloo', init_method=f'file://{out}/rendezvous',
                             rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=120))
-    torch.manual_seed(0)
-    model = Net()
-    swap_activations(model, [dict(replace='F.relu')], DITAC)
-    ddp = nn.parallel.DistributedDataParallel(model)
-    x = torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(1))
-    ddp(x[2 * rank:2 * rank + 2]).square().mean().backward()
-    torch.save({n: p.grad for n, p in model.named_parameters()},
-               f'{out}/rank{rank}.pth')
+    # The DDP wrapper (its Reducer holds the group) is gone before the group
+    # is destroyed: destroying a gloo group under a live Reducer can hang.
+    grads = _ddp_grads(rank)
     dist.destroy_process_group()
+    torch.save(grads, f'{out}/rank{rank}.pth')
 
 
 def test_ddp_two_processes_average_the_swapped_gradients(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2)
+    workers = mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2,
+                       join=False)
+    deadline = time.monotonic() + 300
+    while not workers.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in workers.processes:
+                process.kill()
+            pytest.fail('the two DDP workers did not finish in 300 s')
     r0, r1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
     torch.manual_seed(0)
     model = Net()
