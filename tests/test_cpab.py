@@ -86,6 +86,23 @@ def test_derivatives_match_central_differences(zero_boundary):
     assert (flow.grad_u > 0).all()
 
 
+@pytest.mark.parametrize('t', [1.0, 2.5])
+@pytest.mark.parametrize('zero_boundary', [True, False])
+def test_autograd_in_theta_matches_closed_form_and_differences(
+        zero_boundary, t):
+    """integrate is differentiable in θ by autograd: its first derivative
+    is the closed-form dT/dθ, its second passes finite differences."""
+    theta = _theta(zero_boundary, scale=0.6).requires_grad_(True)
+    u = _points(n=40)
+    flow = cpab.integrate(u, theta.detach(), NC, zero_boundary, t,
+                          with_grad_theta=True)
+    jac = torch.autograd.functional.jacobian(
+        lambda th: cpab.integrate(u, th, NC, zero_boundary, t).T, theta)
+    torch.testing.assert_close(jac, flow.grad_theta, atol=1e-12, rtol=1e-10)
+    assert torch.autograd.gradgradcheck(
+        lambda th: cpab.integrate(u, th, NC, zero_boundary, t).T, (theta, ))
+
+
 def test_stable_near_zero_slope_and_zero_velocity():
     # Cells with a_c ~ 1e-9 (series branches) against a_c = 1e-2 scaled
     # limits, and a fixed point (v = 0) inside a cell.

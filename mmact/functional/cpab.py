@@ -16,6 +16,11 @@ is therefore meaningful on its own: it is a velocity field.
 
 Outside Ω the edge cells' affine fields continue (the domain boundary is
 never an exit vertex), which is what inf-DiTAC extends to ±∞.
+
+:func:`integrate` is plain torch in θ: a θ that requires grad gets T by
+autograd to any order (the hop decisions are piecewise constant, the
+closed forms smooth), which is what DiTAC's double backward differentiates;
+``with_grad_theta`` gives the first derivative without a graph.
 """
 import math
 from typing import NamedTuple, Optional, Tuple
@@ -31,6 +36,11 @@ SERIES_EPS = 1e-3
 def theta_dim(nc: int, zero_boundary: bool = True) -> int:
     """Length of θ for ``nc`` cells."""
     return nc - 1 if zero_boundary else nc + 1
+
+
+def num_cells(d: int, zero_boundary: bool = True) -> int:
+    """Cells for a θ of length ``d`` (inverse of :func:`theta_dim`)."""
+    return d + 1 if zero_boundary else d - 1
 
 
 def basis(nc: int,
@@ -112,7 +122,7 @@ def coefficients(theta: Tensor, nc: int, zero_boundary: bool,
         raise ValueError(f'theta must have shape ({B.shape[1]},) for nc={nc}, '
                          f'zero_boundary={zero_boundary}; got '
                          f'{tuple(theta.shape)}')
-    return B @ theta.detach().to(dtype=torch.float64, device=device), B
+    return B @ theta.to(dtype=torch.float64, device=device), B
 
 
 class Flow(NamedTuple):

@@ -22,7 +22,6 @@ from ..functional import cpab as F_cpab
 from ._backend import cpu_kernels_enabled, tl, triton
 
 
-
 def block_size(d_pad: int, with_grad: bool) -> int:
     """Points per program: 64, or with dT/dθ, where each point holds a
     (D_PAD,) float64 accumulator in registers, 512 / D_PAD so that it does
@@ -42,7 +41,7 @@ def integrate(u: Tensor,
     if not (on_cuda or (u.device.type == 'cpu' and cpu_kernels_enabled())):
         return F_cpab.integrate(u, theta, nc, zero_boundary, t,
                                 with_grad_theta)
-    A, B = F_cpab.coefficients(theta, nc, zero_boundary, u.device)
+    A, B = F_cpab.coefficients(theta.detach(), nc, zero_boundary, u.device)
     flat = u.detach().reshape(-1).to(torch.float64).contiguous()
     kernel = _triton_integrate if on_cuda else \
         torch.ops.mmact.cpab_integrate

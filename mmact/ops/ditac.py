@@ -32,6 +32,7 @@ it is the path under ``torch.use_deterministic_algorithms(True)``.
 ``MMACT_THETA_REDUCTION=histogram|partials`` picks one otherwise
 (default ``histogram``); the GPU check measures both.
 """
+import functools
 import math
 import os
 from typing import NamedTuple, Optional, Tuple
@@ -39,10 +40,11 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..functional import cpab as F_cpab
 from ..functional import ditac as F_ditac
 from . import cpab
-from ._backend import (compute_dtype, tl, triton, use_cpu_kernels,
-                       use_triton)
+from ._backend import (compute_dtype, differentiable_backward, tl, triton,
+                       use_cpu_kernels, use_triton)
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -108,9 +110,10 @@ def lerp_table(T: Tensor, spec: DiTACSpec) -> LerpTable:
 
 
 def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
+    # Out of place where autograd records it (the reference's graph).
     s = (x - spec.a) * lt.scale
-    k = torch.nan_to_num(s, nan=0.0).floor_().clamp_(lt.lo, lt.hi)
-    w = s.sub_(k)
+    k = torch.nan_to_num(s.detach(), nan=0.0).floor_().clamp_(lt.lo, lt.hi)
+    w = s - k
     idx = k.add_(lt.offset).to(torch.int32)
     step = lt.step.index_select(0, idx)
     warped = torch.addcmul(lt.base.index_select(0, idx), w, step)
@@ -150,7 +153,7 @@ def ditac_warp(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
 def _forward_chunk(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
     _, _, warped, _ = _locate(x, lt, spec)
     m, _ = _multiplier(x, warped, spec, False)
-    return warped if m is None else warped.mul_(m)
+    return warped if m is None else warped * m
 
 
 def _backward_chunk(x: Tensor, g: Tensor, lt: LerpTable, spec: DiTACSpec,
@@ -165,6 +168,22 @@ def _backward_chunk(x: Tensor, g: Tensor, lt: LerpTable, spec: DiTACSpec,
     hist += torch.zeros_like(lt.base).index_add_(0, idx, e)
     hist_w += torch.zeros_like(lt.base).index_add_(0, idx, e * w)
     return gx
+
+
+def ditac_reference(x: Tensor, theta: Tensor, size: int,
+                    spec: DiTACSpec) -> Tensor:
+    """The op as plain autograd in float64, from θ itself: the same
+    interpolated function of x as the forward, on a table of ``size``
+    points integrated differentiably in θ (:func:`cpab.integrate` of
+    :mod:`mmact.functional`). Its derivatives of every order are those of
+    the op the forward computes, θ-terms through the table included."""
+    zb = F_ditac.zero_boundary(spec.variant)
+    grid = torch.linspace(0, 1, size, dtype=torch.float64, device=x.device)
+    T = F_cpab.integrate(grid, theta, F_cpab.num_cells(theta.numel(), zb),
+                         zb).T
+    y = _forward_chunk(x.reshape(-1).to(torch.float64), lerp_table(T, spec),
+                       spec)
+    return y.view(x.shape).to(x.dtype)
 
 
 def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
@@ -441,22 +460,33 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
 
 
 class DiTACFunction(torch.autograd.Function):
-    """y = DiTAC(x; θ) from precomputed tables T (G,) and J = dT/dθ (G, d)."""
+    """y = DiTAC(x; θ) from precomputed tables T (G,) and J = dT/dθ (G, d).
+
+    The backward is the fused one; when autograd records it
+    (``create_graph=True``: gradient penalties), it is the gradient of
+    :func:`ditac_reference` instead, so second and higher derivatives — in
+    x and θ — are those of the interpolated op the forward computes,
+    consistent with its first derivative.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
                 spec: DiTACSpec) -> Tensor:
-        ctx.save_for_backward(x, T, J)
+        ctx.save_for_backward(x, theta, T, J)
         ctx.spec = spec
-        ctx.theta_dtype = theta.dtype
         return ditac_forward(x, T, spec)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y: Tensor):
-        x, T, J = ctx.saved_tensors
+        x, theta, T, J = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            grad_x, grad_theta = differentiable_backward(
+                functools.partial(ditac_reference, size=T.numel(),
+                                  spec=ctx.spec), (x, theta), grad_y,
+                ctx.needs_input_grad[:2])
+            return grad_x, grad_theta, None, None, None
         grad_x, grad_theta = ditac_backward(x, grad_y, T, J, ctx.spec)
-        return grad_x, grad_theta.to(ctx.theta_dtype), None, None, None
+        return grad_x, grad_theta.to(theta.dtype), None, None, None
 
 
 def apply_ditac(x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
