@@ -209,3 +209,73 @@ def test_swapped_checkpoint_round_trip():
     other.load_state_dict(model.state_dict())
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(model(x)[0], other(x)[0])
+
+
+def _stylegan2(kind):
+    import mmagic.models  # noqa: F401
+    torch.manual_seed(0)
+    if kind == 'D':
+        from mmagic.models.editors.stylegan2 import StyleGAN2Discriminator
+        return StyleGAN2Discriminator(in_size=32)
+    from mmagic.models.editors.stylegan2 import StyleGAN2Generator
+    return StyleGAN2Generator(out_size=32, style_channels=64,
+                              num_mlps=2).eval()
+
+
+@pytest.mark.parametrize('kind', ['D', 'G'])
+def test_stylegan2_fused_bias_leakyrelu_swap_is_exact_and_keeps_keys(kind):
+    """LeakyReLU 0.2 in place of StyleGAN2's fused bias-LeakyReLU (modules
+    and the linear layers' fused partials): the same network — same outputs
+    and input gradients, same state-dict keys (zoo checkpoints load)."""
+    from mmcv.ops import FusedBiasLeakyReLU
+    from mmact.openmmlab.swap import BiasedActivation
+    plain, swapped = _stylegan2(kind), _stylegan2(kind)
+    fused = _count(plain, FusedBiasLeakyReLU)
+    replaced = swap_activations(
+        swapped, [dict(replace=['FusedBiasLeakyReLU'])],
+        dict(type='LeakyReLU', negative_slope=0.2))
+    assert _count(swapped, FusedBiasLeakyReLU) == 0
+    # D: 14 modules + the first linear layer's partial; G: every style conv
+    # and both mapping layers (partials).
+    assert _count(swapped, BiasedActivation) == len(replaced) > fused
+    assert swapped.state_dict().keys() == plain.state_dict().keys()
+    swapped.load_state_dict(plain.state_dict())
+    assert all(r.unused == ('negative_slope=0.2', ) for r in replaced)
+    g = torch.Generator().manual_seed(1)
+    if kind == 'D':
+        x = torch.randn(2, 3, 32, 32, generator=g)
+        outs = []
+        for net in (plain, swapped):
+            xx = x.clone().requires_grad_(True)
+            y = net(xx)
+            outs.append((y, torch.autograd.grad(y.sum(), xx)[0]))
+        torch.testing.assert_close(outs[0], outs[1])
+    else:
+        z = torch.randn(2, 64, generator=g)
+        torch.manual_seed(2)
+        y0 = plain(z, randomize_noise=False)
+        torch.manual_seed(2)
+        torch.testing.assert_close(swapped(z, randomize_noise=False), y0)
+
+
+def test_stylegan2_ditac_discriminator_r1_penalty_trains():
+    """DiTAC in every StyleGAN2 D layer: R1 (mmagic's own loss) is finite,
+    non-zero, and gives θ and the kept biases a gradient."""
+    from mmagic.models.losses import r1_gradient_penalty_loss
+    disc = _stylegan2('D')
+    swap_activations(disc, [dict(replace=['FusedBiasLeakyReLU'])], DITAC)
+    real = torch.randn(2, 3, 32, 32,
+                       generator=torch.Generator().manual_seed(3))
+    r1 = r1_gradient_penalty_loss(disc, real)
+    r1.backward()
+    assert torch.isfinite(r1) and r1 > 0
+    thetas = [p for n, p in disc.named_parameters() if n.endswith('theta')]
+    assert len(thetas) == _count(disc, swap.BiasedActivation) == 9
+    assert all(p.grad.abs().sum() > 0 for p in thetas)
+    assert disc.convs[0][1].bias.grad.abs().sum() > 0
+
+
+def test_biased_activation_needs_a_bias():
+    from mmact.openmmlab.swap import BiasedActivation
+    with pytest.raises(ValueError, match='no bias'):
+        BiasedActivation(nn.ReLU(), None, 1.0)(torch.randn(2, 3))

@@ -3,7 +3,8 @@
 :func:`cpu_preset` keeps a config's model, dataset classes, pipelines,
 metrics, hooks and loops — everything the real run exercises — and shrinks
 what only costs time: image sizes (every ``scale`` / ``crop_size`` / pad
-size in the pipelines and the data preprocessor), the schedule (no warm-up;
+size in the pipelines and the data preprocessor; not for mmagic's GANs,
+whose networks are built for one resolution), the schedule (no warm-up;
 linear decay over the short run), batch sizes, worker processes, metric
 sample counts. Pretrained-weight downloads are
 switched off, SyncBN becomes BN (CPU process groups have no SyncBN) and
@@ -105,8 +106,10 @@ def set_data_root(cfg: Config, data_root: str) -> Config:
 def _gan_metrics(cfg: Config, fake_nums: int) -> None:
     """Sample-count-limited metrics without downloaded weights (FID and IS
     fetch Inception weights): SWD on the generator's output size."""
-    model = cfg.model
-    scale = model.get('generator', {}).get('output_scale', 64)
+    generator = cfg.model.get('generator', {})
+    generator = generator.get('model', generator)  # inside ActivationSwap
+    scale = next((generator[k] for k in ('output_scale', 'out_scale',
+                                         'out_size') if k in generator), 64)
     metric = dict(type='SWD', prefix='swd', fake_nums=fake_nums,
                   sample_model='orig', image_shape=(3, scale, scale))
     for key in ('val_evaluator', 'test_evaluator'):
@@ -142,23 +145,25 @@ def cpu_preset(cfg: Config,
     cfg = copy.deepcopy(cfg)
     scope = cfg.get('default_scope')
     offline(cfg.model)
+    # A GAN's networks fix its image size.
+    shrink = _shrink(size) if scope != 'mmagic' else lambda k, v: v
     for key in ('train_pipeline', 'train_pipeline_stage2', 'test_pipeline',
                 'tta_pipeline'):
         if cfg.get(key) is not None:
-            _walk(cfg[key], _shrink(size))
+            _walk(cfg[key], shrink)
     if data_root is not None:
         set_data_root(cfg, data_root)
     for key, loader in _loaders(cfg):
         loader.update(batch_size=batch_size if key == 'train_dataloader'
                       else 1, num_workers=0, persistent_workers=False)
         for dataset in _datasets(loader):
-            _walk(dataset.get('pipeline', []), _shrink(size))
+            _walk(dataset.get('pipeline', []), shrink)
     # Data preprocessors pad to ``size``; also inside wrappers
     # (ActivationSwap's ``model``, TTA models).
-    _walk(cfg.model, lambda k, v: _walk(v, _shrink(size))
+    _walk(cfg.model, lambda k, v: _walk(v, shrink)
           if k == 'data_preprocessor' and isinstance(v, dict) else v)
     if cfg.get('data_preprocessor') is not None:
-        _walk(cfg.data_preprocessor, _shrink(size))
+        _walk(cfg.data_preprocessor, shrink)
     # Sliding-window inference of 512-crops makes no sense on 64-px images.
     _walk(cfg.model, lambda k, v: 'whole' if k == 'mode' and v == 'slide'
           else v)

@@ -17,7 +17,7 @@ checkpoints see them::
         rules=[dict(replace=['ReLU', 'F.relu'], include=['backbone'])])
 
 The parts: :mod:`.rules` (what a rule names), :mod:`.module_swap`
-(activation modules), :mod:`.functional` (function calls, intercepted in
+(activation modules), :mod:`.fused` (fused bias-activations: StyleGAN2), :mod:`.functional` (function calls, intercepted in
 their owner's forward), :mod:`.probe` (build-time dry forwards),
 :mod:`.summary` (the log).
 """
@@ -30,6 +30,8 @@ from mmengine.registry import MODELS
 from ...modules.channelwise import ChannelwiseActivation
 from .functional import (ANY_SITE, Call, install_frames, install_sites,
                          may_call, record_calls)
+from .fused import (BiasedActivation, fused_type, is_fused_partial,
+                    swap_fused)
 from .module_swap import CallSiteActivation, swap_module
 from .rules import FUNCTION_NAMES, SwapRule, parametric, parse_rules
 from .summary import Replacement, summarize
@@ -105,7 +107,15 @@ def swap_activations(model: nn.Module,
     """
     parsed = parse_rules(rules, act_cfg)
     module_sites, owners, done, seen = [], [], set(), set()
+    fused_rules = [rule for rule in parsed if rule.replaces_fused]
+    fused_sites = []
     for path, owner in model.named_modules(remove_duplicate=False):
+        for name, value in vars(owner).items():
+            rule = next((r for r in fused_rules if r.covers(path)), None)
+            if rule is not None and is_fused_partial(value) and \
+                    (id(owner), name) not in done:
+                fused_sites.append((owner, path, name, value, rule))
+                done.add((id(owner), name))
         for name, child in owner._modules.items():
             if child is None or (id(owner), name) in done:
                 continue
@@ -125,7 +135,10 @@ def swap_activations(model: nn.Module,
                 type(owner), tuple(families)):
             owners.append((owner, path, families))
             seen.add(id(owner))
-    replaced = [swap_module(*site) for site in module_sites]
+    replaced = [swap_fused(*site) if site[4].replaces_fused
+                and isinstance(site[3], fused_type()) else swap_module(*site)
+                for site in module_sites]
+    replaced += [swap_fused(*site) for site in fused_sites]
     for owner, path, families in owners:
         replaced += swap_functions(owner, path, families)
     install_frames([owner for owner, _, _ in owners
@@ -163,5 +176,5 @@ def activation_swap(model: dict,
 MODELS.register_module('ActivationSwap', module=activation_swap)
 
 __all__ = ['SwapRule', 'parse_rules', 'swap_activations', 'summarize',
-           'activation_swap', 'CallSiteActivation', 'Replacement',
-           'FUNCTION_NAMES']
+           'activation_swap', 'BiasedActivation', 'CallSiteActivation',
+           'Replacement', 'FUNCTION_NAMES']

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ...modules.channelwise import (CHANNELS_FIRST, CHANNELS_LAST,
                                     ChannelwiseActivation)
 from ...registry import build_activation, get_activation
+from . import fused
 
 HONOURED = ('inplace', 'out')
 
@@ -102,8 +103,8 @@ class SwapRule:
     """One replacement rule.
 
     Args:
-        replace: Module type names (``'ReLU'``) and/or functions
-            (``'F.relu'``) to replace.
+        replace: Module type names (``'ReLU'``; ``'FusedBiasLeakyReLU'``,
+            see :mod:`.fused`) and/or functions (``'F.relu'``) to replace.
         act_cfg: The new activation's config.
         include: Module paths the rule is limited to (``'backbone'``,
             ``'roi_head.bbox_head'``, globs such as ``'backbone.layer*'``);
@@ -117,8 +118,14 @@ class SwapRule:
 
     @property
     def module_types(self) -> Tuple[type, ...]:
-        return tuple(get_activation(n) for n in self.replace
+        return tuple(fused.fused_type() if n == fused.NAME else
+                     get_activation(n) for n in self.replace
                      if n not in FUNCTION_NAMES)
+
+    @property
+    def replaces_fused(self) -> bool:
+        """Whether the rule names mmcv's fused bias-LeakyReLU."""
+        return fused.NAME in self.replace
 
     @property
     def families(self) -> Tuple[str, ...]:
@@ -201,7 +208,7 @@ def parse_rules(rules: Sequence[dict],
                              "replace=['ReLU', 'F.relu'])")
         replace = _strings(rule['replace'], f'{where}.replace')
         for name in replace:
-            if name in FUNCTION_NAMES:
+            if name in FUNCTION_NAMES or name == fused.NAME:
                 continue
             if '.' in name:
                 raise KeyError(
