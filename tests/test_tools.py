@@ -162,3 +162,50 @@ def test_gpu_check_fails_fast_and_clearly_without_a_gpu():
                          env={**os.environ, 'PYTHON': sys.executable})
     assert run.returncode == 2
     assert 'no CUDA GPU visible' in run.stderr
+
+
+def test_complexity_baselines_follow_the_local_base_chain():
+    sys.path.insert(0, str(ROOT / 'tools'))
+    try:
+        from complexity import baseline_of
+    finally:
+        sys.path.pop(0)
+    chains = {
+        'configs/pspnet/pspnet_r50-d8-ditac_4xb2-40k_cityscapes-512x1024.py':
+        'configs/pspnet/pspnet_r50-d8-relu_4xb2-40k_cityscapes-512x1024.py',
+        'configs/wgan_gp/wgangp-ditac-gd_1xb64-160kiters_celeba-cropped-'
+        '128x128.py': 'configs/wgan_gp/wgangp-lrelu_1xb64-160kiters_'
+        'celeba-cropped-128x128.py',
+    }
+    for config, baseline in chains.items():
+        assert baseline_of(str(ROOT / config)) == str(ROOT / baseline)
+    assert baseline_of(str(ROOT / next(iter(chains.values())))) is None
+
+
+def test_complexity_of_a_classifier_next_to_its_baseline(tmp_path):
+    """mmpretrain's CIFAR ResNet-18 and the same network with every ReLU
+    swapped for DiTAC: same FLOPs, θ's parameters more, every activation
+    element a table lookup."""
+    base = tmp_path / 'resnet18-relu.py'
+    base.write_text("_base_ = ['mmpretrain::resnet/resnet18_8xb16_cifar10.py']"
+                    "\ncustom_imports = dict(imports=['mmact'])\n"
+                    "model = dict(_delete_=True, type='ActivationSwap', "
+                    "model=_base_.model, act_cfg=dict(type='ReLU'), "
+                    "rules=[dict(replace=['ReLU'])])\n")
+    variant = tmp_path / 'resnet18-ditac.py'
+    variant.write_text("_base_ = ['./resnet18-relu.py']\n"
+                       "model = dict(act_cfg=dict(type='DiTAC'))\n")
+    out = tmp_path / 'report.md'
+    _run(sys.executable, 'tools/complexity.py', str(variant), '--shape', '32',
+         '32', '--repeats', '2', '--out', str(out))
+    rows = {line.split('|')[1].strip(): [c.strip() for c in
+                                         line.split('|')[2:-1]]
+            for line in out.read_text().splitlines()[4:]}
+    assert rows['FLOPs (G)'][2] == '1.000'
+    assert float(rows['FLOPs (G)'][0]) > 0.5  # 0.56 GFLOPs at 32 x 32
+    params = [int(v) for v in rows['Parameters'][:2]]
+    # 17 DiTACs (one per ReLU call) with 9 vertex velocities each.
+    assert params[0] - params[1] == 17 * 9
+    assert rows['DiTAC table lookups (M)'][0] == \
+        rows['Activation elements (M)'][0] != '0'
+    assert rows['DiTAC table lookups (M)'][1] == '0'
