@@ -6,7 +6,9 @@ from mmseg.datasets import ADE20KDataset, CityscapesDataset
 from mmact.datasets import (make_ade20k, make_cityscapes, make_coco,
                             make_conditional_images, make_image_folder)
 
-PIPELINE = [dict(type='LoadImageFromFile'),
+# Scoped names: another test may leave a default scope (mmagic's
+# LoadImageFromFile needs a key).
+PIPELINE = [dict(type='mmcv.LoadImageFromFile'),
             dict(type='mmseg.LoadAnnotations')]
 
 
@@ -38,7 +40,7 @@ def test_mmdet_coco_dataset_reads_generated_coco(tmp_path):
     dataset = CocoDataset(
         data_root=root, ann_file='annotations/instances_train2017.json',
         data_prefix=dict(img='train2017/'),
-        pipeline=[dict(type='LoadImageFromFile'),
+        pipeline=[dict(type='mmcv.LoadImageFromFile'),
                   dict(type='mmdet.LoadAnnotations', with_bbox=True)])
     assert len(dataset) == 3
     sample = dataset[0]
