@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import MODELS, init_default_scope
 
 import mmact  # noqa: F401  (registers the activations)
 from mmact.modules.ditac import DiTACBase
@@ -73,7 +73,6 @@ def baseline_of(config: str) -> Optional[str]:
 def build_model(config: str) -> nn.Module:
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope'))
-    from mmengine.registry import MODELS
     model = MODELS.build(offline(cfg.model))
     return model.eval()
 

@@ -17,9 +17,9 @@ checkpoints see them::
         rules=[dict(replace=['ReLU', 'F.relu'], include=['backbone'])])
 
 The parts: :mod:`.rules` (what a rule names), :mod:`.module_swap`
-(activation modules), :mod:`.fused` (fused bias-activations: StyleGAN2), :mod:`.functional` (function calls, intercepted in
-their owner's forward), :mod:`.probe` (build-time dry forwards),
-:mod:`.summary` (the log).
+(activation modules), :mod:`.fused` (fused bias-activations: StyleGAN2),
+:mod:`.functional` (function calls, intercepted in their owner's forward),
+:mod:`.probe` (build-time dry forwards), :mod:`.summary` (the log).
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -110,10 +110,9 @@ def swap_activations(model: nn.Module,
     fused_rules = [rule for rule in parsed if rule.replaces_fused]
     fused_sites = []
     for path, owner in model.named_modules(remove_duplicate=False):
-        for name, value in vars(owner).items():
-            rule = next((r for r in fused_rules if r.covers(path)), None)
-            if rule is not None and is_fused_partial(value) and \
-                    (id(owner), name) not in done:
+        rule = next((r for r in fused_rules if r.covers(path)), None)
+        for name, value in vars(owner).items() if rule else ():
+            if is_fused_partial(value) and (id(owner), name) not in done:
                 fused_sites.append((owner, path, name, value, rule))
                 done.add((id(owner), name))
         for name, child in owner._modules.items():
