@@ -65,6 +65,37 @@ def test_swapped_acon_that_is_relu_reproduces_resnet():
                                atol=1e-4)
 
 
+def test_calls_selects_the_bottleneck_activation_after_the_3x3_conv():
+    """ACON's ResNet protocol: only the activation after conv2 of every
+    Bottleneck changes; its other two calls keep the original ReLU."""
+    model = _resnet(50)
+    reference = copy.deepcopy(model)
+    swap_activations(model, [dict(replace='ReLU', include='layer*',
+                                  calls=[1])], dict(type='ACON-C'))
+    block = model.layer3[2]
+    first, second, third = block.relu.acts
+    assert first is third and isinstance(first, nn.ReLU)
+    assert second.num_channels == 256 and isinstance(model.relu, nn.ReLU)
+    added = sum(p.numel() for p in model.parameters()) - sum(
+        p.numel() for p in reference.parameters())
+    widths = [64] * 3 + [128] * 4 + [256] * 6 + [512] * 3
+    assert added == 3 * sum(widths)  # p1, p2, beta per channel
+    # With a parameter-free activation the block is computed by hand.
+    block = copy.deepcopy(reference.layer1[1])
+    swap_activations(block, [dict(replace='ReLU', calls=1)],
+                     dict(type='Tanh'))
+    x = torch.randn(2, 256, 8, 8)
+    out = reference.layer1[1].relu(reference.layer1[1].bn1(
+        reference.layer1[1].conv1(x)))
+    out = torch.tanh(block.bn2(block.conv2(out)))
+    out = torch.relu(block.bn3(block.conv3(out)) + x)
+    torch.testing.assert_close(block(x), out)
+    with pytest.raises(ValueError, match=r'layer1\.0\.relu runs 3 time.*'
+                       r'calls=\[3\]'):
+        swap_activations(_resnet(50), [dict(replace='ReLU', include='layer1',
+                                            calls=[3])], dict(type='Tanh'))
+
+
 def test_every_ditac_in_a_swapped_resnet_gets_a_gradient():
     model = _resnet(50)
     model.train()
@@ -195,6 +226,9 @@ def test_biggan_output_tanh_swap():
     ([dict(replace='ReLU', act_cfg=dict(type='DiTACC'))], KeyError,
      r'act_cfg: unknown activation .DiTACC.; closest valid names: DiTAC'),
     ([], ValueError, 'non-empty list'),
+    ([dict(replace='ReLU', calls=[-1])], ValueError, r'calls must be call'),
+    ([dict(replace=['ReLU', 'F.relu'], calls=[0])], ValueError,
+     r'cannot go with functions \(F\.relu\)'),
 ])
 def test_bad_rules_fail_with_the_problem_named(rules, error, match):
     with pytest.raises(error, match=match):

@@ -23,7 +23,8 @@ from mmengine.runner import Runner
 import mmact  # noqa: F401  (registers activations and ImageCorruption)
 from mmact.openmmlab.corruptions import CORRUPTIONS, GROUPS
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, load_config,
+                                    check_load_from, close_process_group,
+                                    load_config,
                                     require_fitting_checkpoint)
 
 COMMON = tuple(c for c in CORRUPTIONS if c not in (
@@ -106,6 +107,7 @@ def main() -> None:
                         osp.join(cfg.work_dir, f'{name}_{s}'))
             for s in args.severities}
     write_report(out, clean, scores, args.severities)
+    close_process_group()
 
 
 def write_report(out: str, clean: float, scores, severities) -> None:

@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 
 import mmact  # noqa: F401  (registers the activations and hooks)
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, load_config,
+                                    check_load_from, close_process_group,
+                                    load_config,
                                     require_fitting_checkpoint)
 
 
@@ -64,6 +65,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main() -> None:
     Runner.from_cfg(build_config(parse_args())).test()
+    close_process_group()
 
 
 if __name__ == '__main__':

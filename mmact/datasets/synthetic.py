@@ -119,6 +119,16 @@ def _objects(size: int, num_classes: int, palette: np.ndarray,
     return np.clip(image, 0, 255).astype(np.uint8), objects
 
 
+def _class_image(label: int, size: int, num_classes: int,
+                 palette: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A BGR image of shapes that all take class ``label``'s colour."""
+    image, _ = _objects(size, num_classes, palette, rng)
+    mask = image.max(-1) > 70
+    image[mask] = np.clip(palette[label + 1].astype(int) +
+                          rng.integers(-15, 15, 3), 0, 255)
+    return image
+
+
 def make_coco(root: str, train: int = 16, val: int = 8, size: int = 128,
               num_classes: int = 8, seed: int = 0) -> str:
     """COCO 2017 layout: {train,val}2017/<12-digit id>.jpg and
@@ -193,15 +203,106 @@ def make_conditional_images(root: str, count: int = 32, size: int = 32,
     lines = []
     for i in range(count):
         label = i % num_classes
-        image, _ = _objects(size, num_classes, palette, rng)
-        # Recolour: every shape of the image takes its class's colour.
-        mask = image.max(-1) > 70
-        image[mask] = np.clip(palette[label + 1].astype(int) +
-                              rng.integers(-15, 15, 3), 0, 255)
+        image = _class_image(label, size, num_classes, palette, rng)
         name = f'{label}_{i:05d}.png'
         cv2.imwrite(osp.join(folder, name), image)
         lines.append(f'images/{name} {label}')
     if ann_file:
         with open(osp.join(root, ann_file), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+    return root
+
+
+def _cifar_batch(count: int, offset: int, size: int, num_classes: int,
+                 palette: np.ndarray, rng: np.random.Generator):
+    """(data (count, 3 * size * size) uint8 of RGB planes, labels)."""
+    labels = [(offset + i) % num_classes for i in range(count)]
+    data = np.stack([
+        _class_image(label, size, num_classes, palette, rng)[..., ::-1]
+        .transpose(2, 0, 1).reshape(-1) for label in labels])
+    return data, labels
+
+
+def make_cifar(root: str, train: int = 50, val: int = 20,
+               num_classes: int = 10, seed: int = 0) -> str:
+    """CIFAR-10 (``num_classes=10``: cifar-10-batches-py/data_batch_1..5,
+    test_batch, batches.meta) or CIFAR-100 (``num_classes=100``:
+    cifar-100-python/train, test, meta) python pickles, 32x32, with the
+    real files' keys, plus ``md5sums.json`` listing their md5 (mmpretrain's
+    ``CIFAR10`` / ``CIFAR100`` check the official sums; ``GeneratedCIFAR10``
+    / ``GeneratedCIFAR100`` check these). Returns ``root``."""
+    import hashlib
+    import json
+    import pickle
+    if num_classes not in (10, 100):
+        raise ValueError(f'num_classes must be 10 (CIFAR-10) or 100 '
+                         f'(CIFAR-100), got {num_classes}')
+    if train < 5 and num_classes == 10:
+        raise ValueError(f'CIFAR-10 has 5 training batches: train must be '
+                         f'at least 5, got {train}')
+    rng = np.random.default_rng(seed)
+    palette = _palette(num_classes, rng)
+    names = [f'class_{i}' for i in range(num_classes)]
+    if num_classes == 10:
+        folder = osp.join(root, 'cifar-10-batches-py')
+        bounds = np.linspace(0, train, 6).astype(int)
+        files = {f'data_batch_{i + 1}': (bounds[i], bounds[i + 1] - bounds[i])
+                 for i in range(5)}
+        files['test_batch'] = (0, val)
+        meta = ('batches.meta', dict(label_names=names, num_cases_per_batch=
+                                     int(bounds[1]), num_vis=3072))
+        label_key = 'labels'
+    else:
+        folder = osp.join(root, 'cifar-100-python')
+        files = dict(train=(0, train), test=(0, val))
+        meta = ('meta', dict(fine_label_names=names,
+                             coarse_label_names=[f'super_{i}'
+                                                 for i in range(20)]))
+        label_key = 'fine_labels'
+    os.makedirs(folder, exist_ok=True)
+    contents = {meta[0]: meta[1]}
+    for name, (offset, count) in files.items():
+        data, labels = _cifar_batch(count, offset, 32, num_classes, palette,
+                                    rng)
+        entry = {'batch_label': name, label_key: labels, 'data': data,
+                 'filenames': [f'{name}_{i:05d}.png' for i in range(count)]}
+        if num_classes == 100:
+            entry['coarse_labels'] = [label // 5 for label in labels]
+        contents[name] = entry
+    sums = {}
+    for name, content in contents.items():
+        blob = pickle.dumps(content, protocol=2)
+        with open(osp.join(folder, name), 'wb') as f:
+            f.write(blob)
+        sums[name] = hashlib.md5(blob).hexdigest()
+    with open(osp.join(folder, 'md5sums.json'), 'w') as f:
+        json.dump(sums, f, indent=1)
+    return root
+
+
+def make_imagenet(root: str, train: int = 16, val: int = 8, size: int = 64,
+                  num_classes: int = 4, seed: int = 0) -> str:
+    """ImageNet in mmpretrain's layout: train/<wnid>/<wnid>_<i>.JPEG,
+    val/ILSVRC2012_val_<8 digits>.JPEG and meta/{train,val}.txt with
+    ``<relative path> <label>`` lines (labels 0..num_classes-1 of the
+    1000). Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    palette = _palette(num_classes, rng)
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    for split, count in (('train', train), ('val', val)):
+        lines = []
+        for i in range(count):
+            label = i % num_classes
+            wnid = f'n{label:08d}'
+            if split == 'train':
+                name = f'{wnid}/{wnid}_{i}.JPEG'
+            else:
+                name = f'ILSVRC2012_val_{i + 1:08d}.JPEG'
+            path = osp.join(root, split, name)
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            cv2.imwrite(path, _class_image(label, size, num_classes, palette,
+                                           rng))
+            lines.append(f'{name} {label}')
+        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
             f.write('\n'.join(lines) + '\n')
     return root

@@ -1,5 +1,6 @@
 """What tools/train.py and tools/test.py share: options and config set-up."""
 import argparse
+import gc
 import os
 import os.path as osp
 import subprocess
@@ -44,6 +45,22 @@ def _init_cpu_process_group(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
     if not dist.is_initialized():
         dist.init_process_group('gloo')
+
+
+def close_process_group() -> None:
+    """End a distributed run with every rank in step: barrier, then destroy
+    the process group.
+
+    A rank that exits with its gloo group still open can abort in the
+    group's threads ('terminate called without an active exception') while
+    a peer is still talking to it. Call it once the Runner is released: the
+    collection drops its DDP wrapper, and destroying a group under a live
+    Reducer can hang.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        gc.collect()
+        dist.destroy_process_group()
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

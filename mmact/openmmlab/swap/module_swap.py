@@ -52,22 +52,31 @@ def swap_module(owner: nn.Module, path: str, name: str, old: nn.Module,
     """Replace ``owner.<name>`` (``old``) by the rule's activation."""
     new = rule.build(old)
     where = f'{path}.{name}'.lstrip('.')
-    if parametric(new):
+    count = 1
+    if parametric(new) or rule.calls:
         shapes = module_calls(owner, path, [old])[old]
         if not shapes:
             # e.g. RetinaHead.relu: built, never called. Parameters there
             # would get no gradient (and break DDP), so it stays.
             return Replacement(where, type(old).__name__, rule.new_type, 0)
+        if rule.calls and rule.calls[-1] >= len(shapes):
+            raise ValueError(
+                f'ActivationSwap: {where} runs {len(shapes)} time(s) per '
+                f'forward of its owner; calls={list(rule.calls)} names a '
+                'call it does not make (narrow the rule with include)')
+        chosen = rule.calls or range(len(shapes))
         if len(shapes) > 1:
-            new = CallSiteActivation([rule.build(old, s) for s in shapes])
+            new = CallSiteActivation([
+                rule.build(old, s) if k in chosen else old
+                for k, s in enumerate(shapes)])
             if not any(h is _reset_call_sites
                        for h in owner._forward_pre_hooks.values()):
                 owner.register_forward_pre_hook(_reset_call_sites)
+            count = len(chosen)
         elif isinstance(new, ChannelwiseActivation) and \
                 not new.channels_known:
             new = rule.build(old, shapes[0])
     setattr(owner, name, new)
-    count = len(new.acts) if isinstance(new, CallSiteActivation) else 1
     return Replacement(where, type(old).__name__, rule.new_type, count)
 
 

@@ -110,11 +110,17 @@ class SwapRule:
             ``'roi_head.bbox_head'``, globs such as ``'backbone.layer*'``);
             empty means the whole model.
         exclude: Module paths left alone.
+        calls: Which calls of a module per forward of its owner the rule
+            replaces (0-based; the others keep the original module). For
+            ResNet's ``Bottleneck``, whose one ReLU runs after conv1, conv2
+            (the 3x3) and the residual sum, ``calls=[1]`` replaces only the
+            one after the 3x3 convolution. Empty: every call.
     """
     replace: Tuple[str, ...]
     act_cfg: Dict[str, Any]
     include: Tuple[str, ...] = ()
     exclude: Tuple[str, ...] = ()
+    calls: Tuple[int, ...] = ()
 
     @property
     def module_types(self) -> Tuple[type, ...]:
@@ -182,6 +188,9 @@ def _strings(value: Any, where: str) -> Tuple[str, ...]:
     return tuple(value)
 
 
+KEYS = ('replace', 'act_cfg', 'include', 'exclude', 'calls')
+
+
 def parse_rules(rules: Sequence[dict],
                 act_cfg: Optional[dict] = None) -> List[SwapRule]:
     """Validate swap rules and fill in the shared ``act_cfg``.
@@ -199,10 +208,10 @@ def parse_rules(rules: Sequence[dict],
         where = f'ActivationSwap rules[{i}]'
         if not isinstance(rule, dict):
             raise ValueError(f'{where} must be a dict, got {rule!r}')
-        unknown = set(rule) - {'replace', 'act_cfg', 'include', 'exclude'}
+        unknown = set(rule) - set(KEYS)
         if unknown:
             raise ValueError(f'{where}: unknown keys {sorted(unknown)}; '
-                             'valid: replace, act_cfg, include, exclude')
+                             f'valid: {", ".join(KEYS)}')
         if 'replace' not in rule:
             raise ValueError(f'{where}: "replace" is required (e.g. '
                              "replace=['ReLU', 'F.relu'])")
@@ -228,8 +237,20 @@ def parse_rules(rules: Sequence[dict],
             get_activation(new['type'])
         except KeyError as exc:
             raise KeyError(f'{where}.act_cfg: {exc.args[0]}') from None
+        calls = rule.get('calls', ())
+        calls = [calls] if isinstance(calls, int) else calls
+        if not isinstance(calls, (list, tuple)) or not all(
+                isinstance(c, int) and c >= 0 for c in calls):
+            raise ValueError(f'{where}.calls must be call positions (ints '
+                             f'>= 0), got {rule["calls"]!r}')
+        if calls and any(n in FUNCTION_NAMES for n in replace):
+            raise ValueError(f'{where}.calls selects calls of activation '
+                             'modules; it cannot go with functions '
+                             f'({", ".join(n for n in replace if n in FUNCTION_NAMES)}): '
+                             'put them in a rule of their own')
         parsed.append(
             SwapRule(replace, dict(new),
                      _strings(rule.get('include', ()), f'{where}.include'),
-                     _strings(rule.get('exclude', ()), f'{where}.exclude')))
+                     _strings(rule.get('exclude', ()), f'{where}.exclude'),
+                     tuple(sorted(set(calls)))))
     return parsed

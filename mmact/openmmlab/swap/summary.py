@@ -12,8 +12,9 @@ class Replacement:
         path: Where the new activation lives in the model.
         old: The replaced module type or function spelling.
         new: The new activation type.
-        count: Activations created (one per call of a reused module); 0 for
-            a module left in place because its owner never calls it.
+        count: Activations created (one per replaced call of a reused
+            module); 0 for a module left in place because its owner never
+            calls it.
         inplace: A functional call site that writes into its input.
         unused: Arguments of the replaced call that the new activation does
             not use, as ``name=value``.
