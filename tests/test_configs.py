@@ -11,8 +11,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmact  # noqa: F401
-from mmact.datasets import (make_ade20k, make_cityscapes, make_coco,
-                            make_conditional_images, make_image_folder)
+from mmact.datasets import (make_ade20k, make_cifar, make_cityscapes,
+                            make_coco, make_conditional_images,
+                            make_image_folder, make_imagenet)
 from mmact.openmmlab.checkpoint import unsafe_globals
 from mmact.openmmlab.presets import cpu_preset
 
@@ -22,9 +23,16 @@ CONFIGS = sorted(
     for p in glob.glob(str(ROOT / 'configs' / '*' / '*.py'))
     if '/_base_/' not in p and '/demo/' not in p)
 
-# folder -> (generator, kwargs, baseline activation that may remain,
-# config overrides)
+# The classification reference activations: baselines and the LayerAct
+# paper's comparison activations.
+CLS_BASELINES = ('ReLU', 'SiLU', 'HardSiLU', 'Mish', 'HSwish', 'GELU')
+# family (folder, or the dataset of a classification config) -> (generator,
+# kwargs, baseline activation(s) that may remain, config overrides)
 DATA = {
+    'cifar10': (make_cifar, dict(train=6, val=2), CLS_BASELINES),
+    'cifar100': (make_cifar, dict(train=4, val=2, num_classes=100),
+                 CLS_BASELINES),
+    'in1k': (make_imagenet, dict(train=4, val=2), CLS_BASELINES),
     'convnext': (make_ade20k, dict(train=2, val=1, size=64), 'GELU'),
     'swin': (make_ade20k, dict(train=2, val=1, size=64), 'GELU'),
     'pspnet': (make_cityscapes, dict(train=2, val=1, size=(64, 128)), 'ReLU'),
@@ -44,31 +52,40 @@ DATA = {
 PENALTIES = {'wgan_gp': 'loss_gp', 'stylegan2': 'loss_r1_gp'}
 
 
+def family(config: str) -> str:
+    """The DATA key: the dataset of a classification config (ConvNeXt
+    configs exist for segmentation and classification), else the folder."""
+    dataset = Path(config).stem.rsplit('_', 1)[-1]
+    return dataset if dataset in ('cifar10', 'cifar100', 'in1k') else \
+        config.split('/')[1]
+
+
 @pytest.fixture(scope='module')
 def data_roots(tmp_path_factory):
     roots = {}
 
-    def get(folder):
-        make, kwargs = DATA[folder][:2]
-        key = (make, tuple(sorted(kwargs.items())))
-        if key not in roots:
-            roots[key] = make(str(tmp_path_factory.mktemp(folder)), **kwargs)
-        return roots[key]
+    def get(key):
+        make, kwargs = DATA[key][:2]
+        data_key = (make, tuple(sorted(kwargs.items())))
+        if data_key not in roots:
+            roots[data_key] = make(str(tmp_path_factory.mktemp(key)),
+                                   **kwargs)
+        return roots[data_key]
 
     return get
 
 
 def test_every_config_family_has_data():
-    assert {c.split('/')[1] for c in CONFIGS} == set(DATA)
-    assert len(CONFIGS) >= 42
+    assert {family(c) for c in CONFIGS} == set(DATA)
+    assert len(CONFIGS) >= 108
 
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_trains_and_evaluates_on_cpu(config, data_roots, tmp_path):
-    folder = config.split('/')[1]
+    folder, key = config.split('/')[1], family(config)
     cfg = Config.fromfile(str(ROOT / config))
-    cfg.merge_from_dict(DATA[folder][3] if len(DATA[folder]) > 3 else {})
-    cfg = cpu_preset(cfg, data_root=data_roots(folder), size=64,
+    cfg.merge_from_dict(DATA[key][3] if len(DATA[key]) > 3 else {})
+    cfg = cpu_preset(cfg, data_root=data_roots(key), size=64,
                      work_dir=str(tmp_path))
     runner = Runner.from_cfg(cfg)
     relu_calls = []
@@ -87,15 +104,25 @@ def test_config_trains_and_evaluates_on_cpu(config, data_roots, tmp_path):
     ckpt = (tmp_path / 'last_checkpoint').read_text().strip()
     assert unsafe_globals(ckpt) == []
     assert 'state_dict' in torch.load(ckpt, weights_only=True)
-    baseline = DATA[folder][2]
-    if any(part.endswith('-' + baseline.lower())
+    baselines = DATA[key][2]
+    baselines = (baselines, ) if isinstance(baselines, str) else baselines
+    if any(part.endswith('-' + b.lower()) for b in baselines
            for part in Path(config).stem.split('_')):
         return
     kinds = {type(m).__name__ for m in runner.model.modules()}
-    assert kinds & {'DiTAC', 'LDiTAC', 'LASiLU', 'AconC', 'MetaAconC'}
-    if folder in ('pspnet', 'retinanet', 'faster_rcnn'):
+    assert kinds & {'DiTAC', 'LDiTAC', 'LASiLU', 'LAHardSiLU', 'AconC',
+                    'MetaAconC'}
+    acons = sum(type(m).__name__ in ('AconC', 'MetaAconC')
+                for m in runner.model.modules())
+    if folder == 'resnet' and acons:
+        assert acons == 16  # after each Bottleneck's 3x3 conv, nowhere else
+    elif folder in ('pspnet', 'retinanet', 'faster_rcnn', 'resnet'):
         # The swap leaves no ReLU module that runs (RetinaHead builds one it
         # never calls; the swap leaves that one).
         assert not relu_calls
-    if folder in ('convnext', 'rtmdet'):
-        assert baseline not in kinds
+    if folder in ('convnext', 'rtmdet'):  # act_cfg reaches every one
+        assert not kinds & {'GELU', 'SiLU'}
+    if folder == 'mobilenet_v3':  # all but the squeeze-excitation gates'
+        left = [n for n, m in runner.model.named_modules()
+                if isinstance(m, (nn.ReLU, nn.Hardswish))]
+        assert left and all('.se.' in n for n in left)

@@ -1,15 +1,18 @@
 """Generate a small dataset in a real dataset's on-disk layout.
 
-    python tools/generate_data.py {ade20k,cityscapes,coco,images,conditional}
+    python tools/generate_data.py {ade20k,cityscapes,coco,images,conditional,
+                                   cifar10,cifar100,imagenet}
         [--root DIR] [--train N] [--val N] [--size PX] [--seed S]
 
 The default roots are the ones mmact's configs read, so a generated set and
 the real dataset are interchangeable by path.
 """
 import argparse
+import functools
 
-from mmact.datasets import (make_ade20k, make_cityscapes, make_coco,
-                            make_conditional_images, make_image_folder)
+from mmact.datasets import (make_ade20k, make_cifar, make_cityscapes,
+                            make_coco, make_conditional_images,
+                            make_image_folder, make_imagenet)
 
 # name: (generator, default root, default image size, what it stands for)
 GENERATORS = {
@@ -24,6 +27,14 @@ GENERATORS = {
     'conditional': (make_conditional_images, 'data/cifar10_png', 32,
                     'class-labelled images + train.txt (mmagic '
                     'BasicConditionalDataset)'),
+    'cifar10': (make_cifar, 'data/cifar10', 32,
+                'CIFAR-10 python pickles (mmpretrain CIFAR10)'),
+    'cifar100': (functools.partial(make_cifar, num_classes=100),
+                 'data/cifar100', 32,
+                 'CIFAR-100 python pickles (mmpretrain CIFAR100)'),
+    'imagenet': (make_imagenet, 'data/imagenet', 64,
+                 'ImageNet folders + meta/{train,val}.txt (mmpretrain '
+                 'ImageNet)'),
 }
 
 
@@ -47,6 +58,8 @@ def main() -> None:
     size = args.size or default_size
     if args.dataset in ('images', 'conditional'):
         make(root, count=args.train, size=size, seed=args.seed)
+    elif args.dataset.startswith('cifar'):  # always 32x32
+        make(root, train=args.train, val=args.val, seed=args.seed)
     else:
         make(root, train=args.train, val=args.val,
              size=(size, 2 * size) if args.dataset == 'cityscapes' else size,

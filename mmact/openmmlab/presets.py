@@ -18,6 +18,7 @@ from mmengine.config import Config
 
 SCALE_KEYS = ('scale', 'img_scale')
 SIZE_KEYS = ('crop_size', 'size')
+CIFAR_TYPES = ('CIFAR10', 'CIFAR100')
 
 
 def _walk(node: Any, fn) -> Any:
@@ -33,6 +34,9 @@ def _walk(node: Any, fn) -> Any:
 
 def _shrink(size: int):
     def fn(key, value):
+        if isinstance(value, int) and not isinstance(value, bool) and \
+                key in SCALE_KEYS + SIZE_KEYS:  # mmpretrain's square sizes
+            return min(value, size)
         if not (isinstance(value, (tuple, list)) and len(value) == 2
                 and all(isinstance(v, int) for v in value)):
             return value
@@ -89,7 +93,9 @@ def _rebase(old: Optional[str], new: str):
 def set_data_root(cfg: Config, data_root: str) -> Config:
     """Point every dataset of ``cfg`` (and every path under its old
     ``data_root``, such as COCO metrics' annotation files) at ``data_root``,
-    in place."""
+    in place. CIFAR datasets read a set written by ``tools/generate_data.py``
+    through their generated-set variants (see
+    :mod:`mmact.openmmlab.generated_cifar`)."""
     old = cfg.get('data_root')
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                 'val_evaluator', 'test_evaluator'):
@@ -99,6 +105,11 @@ def set_data_root(cfg: Config, data_root: str) -> Config:
         for dataset in _datasets(loader):
             if 'data_root' in dataset:
                 dataset['data_root'] = data_root
+            if str(dataset.get('type')).split('.')[-1] in CIFAR_TYPES:
+                # mmpretrain's CIFAR classes check the official files' md5.
+                from .generated_cifar import generated_variant
+                dataset['type'] = generated_variant(
+                    dataset['type'], data_root) or dataset['type']
     cfg.data_root = data_root
     return cfg
 

@@ -1,0 +1,2 @@
+_base_ = ['./resnet20-relu_8xb16_cifar10.py']
+model = dict(backbone=dict(act_cfg=dict(type='SiLU')))

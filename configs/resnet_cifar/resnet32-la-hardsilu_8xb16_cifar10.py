@@ -1,0 +1,2 @@
+_base_ = ['./resnet32-relu_8xb16_cifar10.py']
+model = dict(backbone=dict(act_cfg=dict(type='LA-HardSiLU', alpha=1e-5)))

@@ -1,0 +1,2 @@
+_base_ = ['./resnet44-relu_8xb16_cifar10.py']
+model = dict(backbone=dict(act_cfg=dict(type='LA-SiLU', alpha=1e-5)))

@@ -1,0 +1,2 @@
+_base_ = ['./resnet44-relu_8xb16_cifar100.py']
+model = dict(backbone=dict(act_cfg=dict(type='Mish')))

@@ -1,0 +1,2 @@
+_base_ = ['./resnet20-relu_8xb16_cifar100.py']
+model = dict(backbone=dict(depth=44))
