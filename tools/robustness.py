@@ -3,21 +3,25 @@ blur, weather, digital; severities 1-5) and write the LayerAct-style report.
 
     python tools/robustness.py CONFIG CHECKPOINT [--corruptions all|common|
         Noise Blur Weather Digital|NAMES...] [--severities 1 2 3 4 5]
-        [--out DIR] [--preset cpu] [--data-root DIR] [--cfg-options ...]
+        [--baseline BASE_CONFIG BASE_CHECKPOINT] [--out DIR] [--preset cpu]
+        [--data-root DIR] [--cfg-options ...]
 
 For each corruption and severity the test pipeline gets an
-``ImageCorruption`` step right after image loading and mmengine's Runner
-evaluates the checkpoint with the config's own metric (mIoU, accuracy, box
-AP, ...). ``report.md`` / ``report.csv``: the clean score, the score per
-corruption and severity, the mean per corruption and per group.
+``ImageCorruption`` step right after image loading (first, for datasets
+that hand images over in memory, as mmpretrain's CIFAR) and mmengine's
+Runner evaluates the checkpoint with the config's own metric (mIoU,
+accuracy, box AP). ``report.md`` / ``report.csv`` / ``report.png``: the
+clean score, the score per corruption and severity, the mean per corruption
+and per group; with ``--baseline`` (evaluated the same way) also the
+baseline's means, the corruption error (CE, relative CE) per corruption and
+the mean CE per group (see :mod:`mmact.robustness`).
 """
 import argparse
 import copy
-import csv
 import os.path as osp
-import statistics
-from typing import Dict, List
+from typing import List, Tuple
 
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmact  # noqa: F401  (registers activations and ImageCorruption)
@@ -26,10 +30,12 @@ from mmact.openmmlab.launch import (add_common_args, check_config,
                                     check_load_from, close_process_group,
                                     load_config,
                                     require_fitting_checkpoint)
+from mmact.robustness import Evaluation, write_report
 
 COMMON = tuple(c for c in CORRUPTIONS if c not in (
     'speckle_noise', 'gaussian_blur', 'spatter', 'saturate'))
-METRICS = ('mIoU', 'accuracy/top1', 'coco/bbox_mAP')
+# The reported metric of each codebase and its best value.
+METRICS = {'mIoU': 100.0, 'accuracy/top1': 100.0, 'coco/bbox_mAP': 1.0}
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,6 +47,10 @@ def parse_args() -> argparse.Namespace:
                         'names or corruption names')
     parser.add_argument('--severities', type=int, nargs='+',
                         default=[1, 2, 3, 4, 5])
+    parser.add_argument('--baseline', nargs=2,
+                        metavar=('CONFIG', 'CHECKPOINT'),
+                        help='a reference model evaluated on the same '
+                        'corruptions: adds CE / mCE relative to it')
     parser.add_argument('--out', help='report folder (default: work dir)')
     add_common_args(parser)
     return parser.parse_args()
@@ -70,76 +80,72 @@ def with_corruption(cfg, corruption: str, severity: int):
     while 'pipeline' not in dataset and 'dataset' in dataset:
         dataset = dataset.dataset
     pipeline = list(dataset.pipeline)
-    load = next(i for i, t in enumerate(pipeline)
-                if 'LoadImage' in str(t.get('type')))
-    pipeline.insert(load + 1, dict(type='ImageCorruption',
-                                   corruption=corruption, severity=severity))
+    load = next((i for i, t in enumerate(pipeline)
+                 if 'LoadImage' in str(t.get('type'))), None)
+    # Without a loading step the dataset hands over arrays: mmpretrain's
+    # CIFAR datasets, in RGB order.
+    step = dict(type='ImageCorruption', corruption=corruption,
+                severity=severity,
+                channel_order='bgr' if load is not None else 'rgb')
+    pipeline.insert(0 if load is None else load + 1, step)
     dataset.pipeline = pipeline
     return cfg
 
 
-def evaluate(cfg, work_dir: str) -> float:
+def evaluate(cfg, work_dir: str) -> Tuple[str, float]:
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     metrics = Runner.from_cfg(cfg).test()
     key = next((k for k in metrics for m in METRICS if k.endswith(m)), None)
     if key is None:
         raise SystemExit(f'no known metric among {sorted(metrics)}')
-    return float(metrics[key])
+    return key, float(metrics[key])
+
+
+def prepared(args: argparse.Namespace, config: str,
+             checkpoint: str) -> Config:
+    """The config under the command line's options, loading
+    ``checkpoint``."""
+    args = copy.copy(args)
+    args.config = config
+    cfg = load_config(args)
+    cfg.load_from = checkpoint
+    require_fitting_checkpoint(cfg)
+    check_load_from(cfg, args.trust_checkpoint)
+    check_config(cfg)
+    return cfg
+
+
+def evaluate_all(cfg: Config, names: List[str], severities: List[int],
+                 work_dir: str) -> Tuple[str, Evaluation]:
+    metric, clean = evaluate(cfg, osp.join(work_dir, 'clean'))
+    scores = {name: {s: evaluate(with_corruption(cfg, name, s),
+                                 osp.join(work_dir, f'{name}_{s}'))[1]
+                     for s in severities}
+              for name in names}
+    return metric, Evaluation(clean, scores)
 
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args)
-    cfg.load_from = args.checkpoint
-    require_fitting_checkpoint(cfg)
-    check_load_from(cfg, args.trust_checkpoint)
-    check_config(cfg)
     names = corruption_list(args.corruptions)
     if not set(args.severities) <= {1, 2, 3, 4, 5}:
         raise SystemExit(f'severities must be in 1..5, got {args.severities}')
-    out = args.out or cfg.work_dir
-    clean = evaluate(cfg, osp.join(cfg.work_dir, 'clean'))
-    scores: Dict[str, Dict[int, float]] = {}
-    for name in names:
-        scores[name] = {
-            s: evaluate(with_corruption(cfg, name, s),
-                        osp.join(cfg.work_dir, f'{name}_{s}'))
-            for s in args.severities}
-    write_report(out, clean, scores, args.severities)
+    cfg = prepared(args, args.config, args.checkpoint)
+    metric, model = evaluate_all(cfg, names, args.severities, cfg.work_dir)
+    baseline = None
+    if args.baseline:
+        base_cfg = prepared(args, *args.baseline)
+        base_metric, baseline = evaluate_all(
+            base_cfg, names, args.severities,
+            osp.join(cfg.work_dir, 'baseline'))
+        if base_metric != metric:
+            raise SystemExit(f'the baseline reports {base_metric}, the model '
+                             f'{metric}: they must share the metric')
+    top = next(v for k, v in METRICS.items() if metric.endswith(k))
+    print(write_report(args.out or cfg.work_dir, metric, model, GROUPS,
+                       baseline, top))
     close_process_group()
-
-
-def write_report(out: str, clean: float, scores, severities) -> None:
-    import os
-    os.makedirs(out, exist_ok=True)
-    means = {n: statistics.mean(v.values()) for n, v in scores.items()}
-    with open(osp.join(out, 'report.csv'), 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['corruption', *severities, 'mean'])
-        writer.writerow(['clean', *[clean] * len(severities), clean])
-        for name, values in scores.items():
-            writer.writerow([name, *[values[s] for s in severities],
-                             means[name]])
-    lines = [f'clean: {clean:.2f}', '',
-             '| corruption | ' + ' | '.join(f's{s}' for s in severities) +
-             ' | mean |', '|---' * (len(severities) + 2) + '|']
-    for name, values in scores.items():
-        lines.append(f'| {name} | ' + ' | '.join(
-            f'{values[s]:.2f}' for s in severities) + f' | {means[name]:.2f} |')
-    lines += ['', '| group | mean | corruptions |', '|---|---|---|']
-    for group, members in GROUPS.items():
-        present = [m for m in members if m in means]
-        if present:
-            lines.append(f'| {group} | '
-                         f'{statistics.mean(means[m] for m in present):.2f} '
-                         f'| {len(present)} |')
-    lines.append(f'| all | {statistics.mean(means.values()):.2f} | '
-                 f'{len(means)} |')
-    text = '\n'.join(lines) + '\n'
-    with open(osp.join(out, 'report.md'), 'w') as f:
-        f.write(text)
-    print(text)
 
 
 if __name__ == '__main__':
