@@ -1,6 +1,7 @@
 """Every shipped config builds, trains one iteration and evaluates on CPU,
 on generated data read by the codebases' own datasets and pipelines."""
 import glob
+import re
 import os
 from pathlib import Path
 
@@ -26,6 +27,7 @@ CONFIGS = sorted(
 # The classification reference activations: baselines and the LayerAct
 # paper's comparison activations.
 CLS_BASELINES = ('ReLU', 'SiLU', 'HardSiLU', 'Mish', 'HSwish', 'GELU')
+SEG_BASELINES = ('GELU', 'ReLU')
 # family (folder, or the dataset of a classification config) -> (generator,
 # kwargs, baseline activation(s) that may remain, config overrides)
 DATA = {
@@ -33,9 +35,11 @@ DATA = {
     'cifar100': (make_cifar, dict(train=4, val=2, num_classes=100),
                  CLS_BASELINES),
     'in1k': (make_imagenet, dict(train=4, val=2), CLS_BASELINES),
-    'convnext': (make_ade20k, dict(train=2, val=1, size=64), 'GELU'),
-    'swin': (make_ade20k, dict(train=2, val=1, size=64), 'GELU'),
-    'pspnet': (make_cityscapes, dict(train=2, val=1, size=(64, 128)), 'ReLU'),
+    # Segmentation: the DiTAC paper compares with GELU and ReLU.
+    'convnext': (make_ade20k, dict(train=2, val=1, size=64), SEG_BASELINES),
+    'swin': (make_ade20k, dict(train=2, val=1, size=64), SEG_BASELINES),
+    'pspnet': (make_cityscapes, dict(train=2, val=1, size=(64, 128)),
+               SEG_BASELINES),
     'retinanet': (make_coco, dict(train=2, val=1, size=96), 'ReLU'),
     'faster_rcnn': (make_coco, dict(train=2, val=1, size=96), 'ReLU'),
     'rtmdet': (make_coco, dict(train=2, val=1, size=96), 'SiLU'),
@@ -77,7 +81,7 @@ def data_roots(tmp_path_factory):
 
 def test_every_config_family_has_data():
     assert {family(c) for c in CONFIGS} == set(DATA)
-    assert len(CONFIGS) >= 108
+    assert len(CONFIGS) >= 113
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -126,3 +130,39 @@ def test_config_trains_and_evaluates_on_cpu(config, data_roots, tmp_path):
         left = [n for n, m in runner.model.named_modules()
                 if isinstance(m, (nn.ReLU, nn.Hardswish))]
         assert left and all('.se.' in n for n in left)
+
+
+# The DiTAC supplement's segmentation protocols: (iterations, crop, total
+# batch, optimizer, lr, weight decay, poly power).
+PAPER = {
+    'upernet': (160000, (512, 512), 16, 'AdamW', 6e-5, 0.01, 1.0),
+    'pspnet': (40000, (512, 1024), 8, 'SGD', 0.01, 5e-4, 0.9),
+}
+PAPER_CONFIGS = [c for c in CONFIGS if c.endswith('_paper.py')
+                 or c.split('/')[1] in ('swin', 'pspnet')]
+
+
+@pytest.mark.parametrize('config', PAPER_CONFIGS)
+def test_paper_schedules_are_the_ditac_supplements(config):
+    cfg = Config.fromfile(str(ROOT / config))
+    iters, crop, batch, optim, lr, decay, power = PAPER[
+        'pspnet' if 'pspnet' in config else 'upernet']
+    gpus = int(re.search(r'_(\d+)xb(\d+)', config).group(1))
+    assert cfg.train_cfg.max_iters == iters
+    assert tuple(cfg.crop_size) == crop
+    assert gpus * cfg.train_dataloader.batch_size == batch
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == (
+        optim, lr, decay)
+    assert 'constructor' not in cfg.optim_wrapper  # no layer-wise decay
+    poly = [s for s in cfg.param_scheduler if s.type == 'PolyLR']
+    assert len(poly) == 1 and poly[0].power == power
+    assert poly[0].end == iters
+
+
+def test_every_segmentation_family_has_a_paper_schedule():
+    families = {c.split('/')[1] for c in PAPER_CONFIGS}
+    assert families == {'convnext', 'swin', 'pspnet'}
+    paper = [c for c in PAPER_CONFIGS if 'convnext' in c]
+    assert {re.search(r'tiny-([a-z-]+)_', c).group(1) for c in paper} == {
+        'gelu', 'relu', 'ditac'}

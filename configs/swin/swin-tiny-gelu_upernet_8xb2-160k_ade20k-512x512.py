@@ -2,6 +2,8 @@
 # (mmseg model zoo: mIoU 44.41 with GELU): AdamW 6e-5, wd 0.01, no decay on
 # position tables, norms or activation parameters. The activation of the 12
 # Swin FFNs is model.backbone.act_cfg; the variants change only that.
+# This zoo schedule is the one the DiTAC paper states for UperNet (160k
+# iterations, 512x512, batch 16, AdamW 6e-5, weight decay 0.01, poly power 1).
 _base_ = [
     'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
     '../_base_/act_no_decay.py'
