@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule, build_activation_layer
+from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
@@ -32,8 +32,12 @@ class CIFARBasicBlock(BaseModule):
         self.conv1 = ConvModule(in_channels, out_channels, 3, stride, 1,
                                 bias=False, norm_cfg=norm_cfg,
                                 act_cfg=act_cfg)
-        self.conv2 = ConvModule(out_channels, out_channels, 3, 1, 1,
-                                bias=False, norm_cfg=norm_cfg, act_cfg=None)
+        # conv2 and its norm are registered right before the activation
+        # that follows the residual sum, so a per-channel activation takes
+        # its channel count from the norm at build time.
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1,
+                               bias=False)
+        self.bn2 = build_norm_layer(norm_cfg, out_channels)[1]
         self.act = build_activation_layer(act_cfg)
         self.pad = 0
         self.projection = None
@@ -55,7 +59,7 @@ class CIFARBasicBlock(BaseModule):
                               self.pad - self.pad // 2))
         else:
             identity = x
-        return self.act(self.conv2(self.conv1(x)) + identity)
+        return self.act(self.bn2(self.conv2(self.conv1(x))) + identity)
 
 
 @MODELS.register_module()
