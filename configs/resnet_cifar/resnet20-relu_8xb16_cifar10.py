@@ -9,13 +9,6 @@
 _base_ = ['mmpretrain::_base_/datasets/cifar10_bs16.py',
           'mmpretrain::_base_/schedules/cifar10_bs128.py',
           'mmpretrain::_base_/default_runtime.py',
+          '../_base_/cifar_resnet20.py',
           '../_base_/act_no_decay.py']
-custom_imports = dict(imports=['mmpretrain.models', 'mmact'],
-                      allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='CIFARResNet', depth=20, act_cfg=dict(type='ReLU')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=10, in_channels=64,
-              loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys=_base_.act_no_decay_keys))
