@@ -171,7 +171,7 @@ def _plot(path: str, metric: str, model: Evaluation,
     ax.set_xticks(list(xs), names, rotation=45, ha='right')
     ax.set_ylabel(metric)
     ax.set_title(title, fontsize='medium')
-    ax.legend(fontsize='small')
+    ax.legend(fontsize='small', loc='upper left', bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
