@@ -6,6 +6,7 @@ so any ``act_cfg=dict(type=NAME)`` in mmseg, mmdet, mmpretrain or mmagic
 finds it.
 """
 from . import modules  # noqa: F401  (registers the activations)
+from .modules import prepare_export
 from .openmmlab import DiTACPriorHook, ditac_prior_loss, no_decay_custom_keys
 from .registry import (ActivationInfo, build_activation, closest_names,
                        get_activation, list_activations)
@@ -14,5 +15,5 @@ from .version import __version__
 __all__ = [
     '__version__', 'ActivationInfo', 'build_activation', 'closest_names',
     'get_activation', 'list_activations', 'DiTACPriorHook',
-    'ditac_prior_loss', 'no_decay_custom_keys'
+    'ditac_prior_loss', 'no_decay_custom_keys', 'prepare_export'
 ]

@@ -9,13 +9,16 @@ from mmact.openmmlab import CIFARResNet
 
 def _classifier(**backbone):
     import mmpretrain.models  # noqa: F401
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
-    return MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='CIFARResNet', **backbone),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=10, in_channels=64,
-                  loss=dict(type='CrossEntropyLoss'))))
+    # Another test may leave a default scope, which builds look up first.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(dict(
+            type='ImageClassifier',
+            backbone=dict(type='CIFARResNet', **backbone),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10, in_channels=64,
+                      loss=dict(type='CrossEntropyLoss'))))
 
 
 # The parameter counts of the reference CIFAR ResNets (shortcut A, 10-class

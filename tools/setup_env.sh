@@ -43,6 +43,9 @@ log "test and analysis tools"
 "$py" -m pip uninstall -y -q imagecorruptions 2>/dev/null || true
 pip_install -c "$req/constraints.txt" -r "$req/tests.txt"
 
+log "ONNX export and ONNX Runtime"
+pip_install -c "$req/constraints.txt" -r "$req/deploy.txt"
+
 log "mmact (editable; compiles its CPU kernels, mmact._C)"
 pip_install --no-deps --no-build-isolation -e "$root"
 

@@ -4,7 +4,8 @@ from .base import InplaceActivation
 from .channelwise import ChannelwiseActivation, feeder_signature
 from .classic import CELU, SELU, Mish, Softplus
 from .compat import GELU, Sigmoid, Tanh
-from .ditac import DiTAC, DiTACBase, GEDiTAC, InfDiTAC, LDiTAC
+from .ditac import (DiTAC, DiTACBase, GEDiTAC, InfDiTAC, LDiTAC,
+                    prepare_export)
 from .gelu import GELUTanh, QuickGELU
 from .hard import HardSigmoid, HardSiLU
 from .layeract import LAHardSiLU, LASiLU
@@ -12,6 +13,7 @@ from .pdelu import PDELU
 from .swish import SwishBeta
 
 __all__ = [
+    'prepare_export',
     'ChannelwiseActivation', 'feeder_signature', 'InplaceActivation', 'SELU',
     'CELU', 'Softplus', 'Mish', 'GELU', 'Sigmoid', 'Tanh', 'GELUTanh',
     'QuickGELU', 'HardSigmoid', 'HardSiLU', 'PDELU', 'SwishBeta', 'AconA',

@@ -6,9 +6,9 @@ from torch import Tensor, nn
 
 from ..functional import cpab
 from ..functional import ditac as F_ditac
-from ..ops._backend import compute_dtype
+from ..ops._backend import compute_dtype, exporting
 from ..ops.ditac import (DiTACSpec, apply_ditac, build_table, ditac_forward,
-                         ditac_warp)
+                         ditac_traced, ditac_warp)
 from ..registry import register_activation
 from ..utils import check_positive, check_real
 
@@ -16,6 +16,12 @@ INITS = ('identity', 'prior')
 # Tag of the θ parametrisation stored in checkpoints (see cpab.basis).
 BASIS = 'vertex-velocity-v1'
 BASES = (BASIS, )
+
+
+def _key(theta: Tensor) -> Tuple[Any, ...]:
+    # Changes with any change of θ: optimizer step, load_state_dict,
+    # in-place edit, reassignment, a move to another device.
+    return (theta.data_ptr(), theta._version, theta.device, theta.dtype)
 
 
 def encode_settings(settings: Dict[str, Any]) -> Tensor:
@@ -95,7 +101,8 @@ class DiTACBase(nn.Module):
         self.inplace = inplace
         d = cpab.theta_dim(num_cells, F_ditac.zero_boundary(self.variant))
         self.theta = nn.Parameter(torch.zeros(d))
-        self._cache: Tuple[Any, ...] = (None, None, None)
+        # (key of θ, T, dT/dθ, θ): θ itself to check the key at export.
+        self._cache: Tuple[Any, ...] = (None, None, None, None)
         self.reset_parameters()
 
     @property
@@ -121,18 +128,32 @@ class DiTACBase(nn.Module):
         (optimizer step, load_state_dict, in-place edit, reassignment)."""
         theta = self.theta
         compiling = torch.compiler.is_compiling()  # traced: no Python cache
-        key = None if compiling else (theta.data_ptr(), theta._version,
-                                      theta.device, theta.dtype)
-        cached_key, T, J = self._cache
+        key = None if compiling else _key(theta)
+        cached_key, T, J, _ = self._cache
         if compiling or cached_key != key or (with_grad and J is None):
             T, J = build_table(theta.detach(), self.num_cells,
                                self.table_size, self.variant, with_grad,
                                compute_dtype(theta))
             if not compiling:
-                self._cache = (key, T, J)
+                self._cache = (key, T, J, theta)
         return T, J
 
+    def exported_table(self) -> Tensor:
+        """T for a graph captured for export, where it becomes a constant:
+        the table built from θ at the last eager forward (or by
+        :func:`prepare_export`). The exporter traces θ as a placeholder, so
+        the table cannot be built there; one older than θ is refused."""
+        key, T, _, theta = self._cache
+        if T is None or _key(theta) != key:
+            raise RuntimeError(
+                f'{type(self).__name__}: no table for the current θ to '
+                'export (θ changed since the last forward, or no forward ran):'
+                ' call mmact.prepare_export(model) before exporting')
+        return T
+
     def forward(self, x: Tensor) -> Tensor:
+        if exporting():
+            return ditac_traced(x, self.exported_table(), self.spec)
         grad = torch.is_grad_enabled() and (x.requires_grad
                                             or self.theta.requires_grad)
         T, J = self.tables(with_grad=grad)
@@ -233,3 +254,14 @@ class InfDiTAC(DiTACBase):
 
 VARIANT_CLASSES = {cls.variant: cls for cls in (DiTAC, GEDiTAC, LDiTAC,
                                                  InfDiTAC)}
+
+
+@torch.no_grad()
+def prepare_export(model: nn.Module) -> nn.Module:
+    """Build every DiTAC table of ``model`` from the current θ, so that an
+    export (``torch.onnx.export``, ``torch.export``) captures them as
+    constants. Returns ``model``."""
+    for module in model.modules():
+        if isinstance(module, DiTACBase):
+            module.tables(with_grad=False)
+    return model

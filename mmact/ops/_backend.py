@@ -112,6 +112,15 @@ def differentiable_backward(fn: Callable[..., Tensor],
     return tuple(next(found) if need else None for need in needs)
 
 
+def exporting() -> bool:
+    """Whether a graph is being captured for export: ``torch.export`` (which
+    ``torch.onnx.export`` builds on) or the TorchScript tracer. The ops then
+    run their plain PyTorch formulas, which exporters map to standard
+    operators; the custom autograd Functions and compiled kernels have no
+    ONNX form."""
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
 def compute_dtype(x: Tensor) -> torch.dtype:
     """float64 stays float64; everything else is computed in float32."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32

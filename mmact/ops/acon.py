@@ -27,8 +27,8 @@ from torch import Tensor
 
 from ..functional import acon as F_acon
 from . import _channels as ch
-from ._backend import (differentiable_backward, tl, triton, use_cpu_kernels,
-                       use_triton)
+from ._backend import (differentiable_backward, exporting, tl, triton,
+                       use_cpu_kernels, use_triton)
 from ._channels import fused_backward, reduce_to
 
 if triton is not None:
@@ -139,5 +139,8 @@ class AconCFunction(torch.autograd.Function):
 
 
 def acon_c(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
-    """ACON-C saving only x and the parameters for the backward."""
+    """ACON-C saving only x and the parameters for the backward (the
+    formula itself when exported)."""
+    if exporting():
+        return F_acon.acon_c(x, p1, p2, beta)
     return AconCFunction.apply(x, p1, p2, beta)

@@ -181,7 +181,20 @@ def ditac_reference(x: Tensor, theta: Tensor, size: int,
     grid = torch.linspace(0, 1, size, dtype=torch.float64, device=x.device)
     T = F_cpab.integrate(grid, theta, F_cpab.num_cells(theta.numel(), zb),
                          zb).T
-    y = _forward_chunk(x.reshape(-1).to(torch.float64), lerp_table(T, spec),
+    return _interpolate(x, T, spec, torch.float64)
+
+
+def ditac_traced(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
+    """y as one plain PyTorch expression over the whole tensor, for graphs
+    captured for export: a gather from the table T (a constant of the
+    graph), the interpolation and the multiplier; computed as the forward
+    computes it (float32, float64 for float64 x)."""
+    return _interpolate(x, T, spec, compute_dtype(x))
+
+
+def _interpolate(x: Tensor, T: Tensor, spec: DiTACSpec,
+                 dtype: torch.dtype) -> Tensor:
+    y = _forward_chunk(x.reshape(-1).to(dtype), lerp_table(T.to(dtype), spec),
                        spec)
     return y.view(x.shape).to(x.dtype)
 

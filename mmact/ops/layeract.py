@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 
 from ..functional import layeract as F_la
-from ._backend import (compute_dtype, differentiable_backward, tl, triton,
-                       use_cpu_kernels, use_triton)
+from ._backend import (compute_dtype, differentiable_backward, exporting,
+                       tl, triton, use_cpu_kernels, use_triton)
 
 KINDS = {'silu': 0, 'hard_silu': 1}
 BLOCK = 1024
@@ -189,5 +189,8 @@ class LayerActFunction(torch.autograd.Function):
 
 def layer_act(x: Tensor, kind: str, alpha: float = 1e-5,
               unbiased: bool = True, per_token: bool = False) -> Tensor:
-    """Apply LayerAct (autograd-aware, saving only x and the statistics)."""
+    """Apply LayerAct (autograd-aware, saving only x and the statistics; the
+    formula itself when exported)."""
+    if exporting():
+        return F_la.layer_act(x, kind, alpha, unbiased, per_token)
     return LayerActFunction.apply(x, kind, alpha, unbiased, per_token)

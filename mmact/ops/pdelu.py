@@ -27,8 +27,8 @@ from torch import Tensor
 from ..functional.elementwise import PDELU_ELU_LIMIT
 from ..functional.elementwise import pdelu as F_pdelu
 from . import _channels as ch
-from ._backend import (compute_dtype, differentiable_backward, tl, triton,
-                       use_cpu_kernels, use_triton)
+from ._backend import (compute_dtype, differentiable_backward, exporting,
+                       tl, triton, use_cpu_kernels, use_triton)
 from ._channels import fused_backward, reduce_to
 
 if triton is not None:
@@ -140,5 +140,8 @@ class PDELUFunction(torch.autograd.Function):
 
 
 def pdelu(x: Tensor, alpha: Tensor, t: float) -> Tensor:
-    """PDELU saving only x and α for the backward."""
+    """PDELU saving only x and α for the backward (the formula itself when
+    exported)."""
+    if exporting():
+        return F_pdelu(x, alpha, t)
     return PDELUFunction.apply(x, alpha, t)

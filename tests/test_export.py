@@ -1,0 +1,199 @@
+"""Every activation exports to ONNX in standard operators (both of torch's
+exporters) and ONNX Runtime reproduces it, with dynamic batch and spatial
+axes; DiTAC's table becomes a constant of the graph and is never stale."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+
+import mmact
+
+CANONICAL = sorted({i.canonical for i in mmact.list_activations()})
+# The activations whose computation depends on the layout (per-channel
+# parameters, layer statistics) or on a table.
+LAYOUT = ['ACON-C', 'AconA', 'PDELU', 'LA-SiLU', 'LA-HardSiLU', 'DiTAC',
+          'L-DiTAC', 'SwishBeta']
+
+
+def _cfg(name):
+    cfg = dict(type=name)
+    if 'DiTAC' in name:
+        cfg['init'] = 'prior'  # a warp that moves: the table matters
+    if name in ('SwishBeta', ):
+        cfg['per_channel'] = True
+    return cfg
+
+
+def _export(model, x, path, dynamo, dims):
+    """Export with the given axes of the input dynamic."""
+    if dynamo:
+        shapes = ({d: torch.export.Dim(f'd{d}') for d in dims}, )
+        torch.onnx.export(model, (x, ), path, dynamo=True,
+                          input_names=['x'], output_names=['y'],
+                          dynamic_shapes=shapes)
+    else:
+        torch.onnx.export(model, (x, ), path, dynamo=False,
+                          input_names=['x'], output_names=['y'],
+                          dynamic_axes={'x': {d: f'd{d}' for d in dims}})
+    return onnx.load(path)
+
+
+def _run(path, x):
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+
+
+def _check(model, x, other, tmp_path, dynamo, dims):
+    model.eval()
+    with torch.no_grad():
+        model(x)  # DiTAC builds its table
+    path = str(tmp_path / 'model.onnx')
+    graph = _export(model, x, path, dynamo, dims)
+    domains = {node.domain for node in graph.graph.node}
+    assert domains <= {'', 'ai.onnx'}, domains  # standard operators only
+    with torch.no_grad():
+        ref = model(other)
+    out = _run(path, other)
+    assert out.shape == tuple(ref.shape)
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# torch 2.13's exporter has no ONNX function for the op torch's RReLU
+# traces to (aten.rrelu_with_noise_functional), even in eval mode, where it
+# is a LeakyReLU; the TorchScript exporter exports it.
+UPSTREAM = {('RReLU', True): 'torch.onnx has no translation of '
+            'aten.rrelu_with_noise_functional'}
+
+
+@pytest.mark.parametrize('dynamo', [True, False], ids=['export', 'script'])
+@pytest.mark.parametrize('name', CANONICAL)
+def test_every_activation_exports_in_a_conv_module(name, dynamo, tmp_path,
+                                                   request):
+    if (name, dynamo) in UPSTREAM:
+        request.applymarker(pytest.mark.xfail(
+            reason=UPSTREAM[name, dynamo], strict=True))
+    torch.manual_seed(0)
+    model = ConvModule(3, 8, 3, padding=1, act_cfg=_cfg(name))
+    x = torch.randn(2, 3, 16, 16) * 2
+    other = torch.randn(3, 3, 20, 12) * 2  # another batch, H and W
+    _check(model, x, other, tmp_path, dynamo, dims=(0, 2, 3))
+
+
+@pytest.mark.parametrize('layout', ['channels_last', 'tokens'])
+@pytest.mark.parametrize('name', LAYOUT)
+def test_channel_last_and_token_layouts(name, layout, tmp_path):
+    """After a Linear (ConvNeXt blocks: N, H, W, C; FFNs: B, L, C)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), mmact.build_activation(_cfg(name)))
+    if layout == 'tokens':
+        x, other, dims = torch.randn(2, 5, 4), torch.randn(3, 7, 4), (0, 1)
+    else:
+        x, other = torch.randn(2, 6, 6, 4), torch.randn(1, 5, 9, 4)
+        dims = (0, 1, 2)
+    _check(model, x * 2, other * 2, tmp_path, True, dims)
+
+
+def test_ditac_table_is_the_current_thetas(tmp_path):
+    """θ changed after the last forward: the export refuses the old table
+    and names the fix; after prepare_export the graph computes the current
+    function, also exported in training mode."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), mmact.build_activation(
+        dict(type='DiTAC', init='prior')))
+    x = torch.randn(2, 3, 10, 10) * 2
+    path = str(tmp_path / 'ditac.onnx')
+    with torch.no_grad():
+        model(x)
+        model[1].theta.mul_(1.5)
+    for dynamo in (True, False):
+        with pytest.raises(Exception, match=r'prepare_export\(model\)'):
+            _export(model, x, path, dynamo, (0, ))
+    mmact.prepare_export(model).train()
+    _export(model, x, path, True, (0, ))
+    with torch.no_grad():
+        ref = model(x)
+        model[1].theta.div_(1.5)
+        old = model(x)
+    out = _run(path, x)
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.abs(out - old.numpy()).max() > 1e-3  # the table mattered
+
+
+def test_torch_export_graph_has_only_aten_ops():
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 1), mmact.build_activation(_cfg('Meta-ACON')),
+        nn.Conv2d(8, 8, 1), mmact.build_activation(_cfg('LA-SiLU')),
+        nn.Conv2d(8, 8, 1), mmact.build_activation(_cfg('DiTAC'))).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref = model(x)
+    program = torch.export.export(model, (x, ))
+    targets = {str(n.target) for n in program.graph.nodes
+               if n.op == 'call_function'}
+    assert not [t for t in targets if 'mmact' in t], targets
+    torch.testing.assert_close(program.module()(x), ref)
+
+
+def _deploy(config, make, tmp_path, *extra):
+    """Train the config CPU-sized on generated data, then tools/deploy.py."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    data = make(str(tmp_path / 'data'))
+    common = ['--preset', 'cpu', '--data-root', data, '--work-dir',
+              str(tmp_path / 'w')]
+    train = subprocess.run([sys.executable, 'tools/train.py', config,
+                            *common], cwd=root, capture_output=True,
+                           text=True)
+    assert train.returncode == 0, train.stderr[-3000:]
+    ckpt = (tmp_path / 'w' / 'last_checkpoint').read_text().strip()
+    run = subprocess.run([sys.executable, 'tools/deploy.py', config, ckpt,
+                          *common, '--out', str(tmp_path / 'd'), *extra],
+                         cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    graph = onnx.load(str(tmp_path / 'd' / 'model.onnx'))
+    assert {n.domain for n in graph.graph.node} <= {'', 'ai.onnx'}
+    rows = [line.split('|')[1:-1] for line in
+            (tmp_path / 'd' / 'report.md').read_text().splitlines()
+            if line.startswith('| ') and not line.startswith('| input')]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def test_deploy_tool_detection_with_ema(tmp_path):
+    """RTMDet-tiny with DiTAC in backbone, neck and head (and the EMA
+    weights the test evaluates): dynamic batch and size through one graph."""
+    from mmact.datasets import make_coco
+    rows = _deploy('configs/rtmdet/rtmdet_tiny-ditac_8xb32-300e_coco.py',
+                   lambda root: make_coco(root, train=2, val=2, size=96),
+                   tmp_path, '--images', '2')
+    assert [r[1] for r in rows] == ['1x3x64x64', '1x3x64x64', '2x3x96x96']
+    assert all(float(r[2]) < 1e-4 * max(1.0, float(r[3])) for r in rows)
+
+
+def test_deploy_tool_segmentation_labels_agree(tmp_path):
+    """The CPU-sized UperNet ConvNeXt DiTAC main job, static shapes: the
+    label maps agree pixel for pixel. (The TorchScript exporter refuses
+    UperNet's pyramid pooling on feature maps that the pool sizes do not
+    divide, as at 64 px.)"""
+    from mmact.datasets import make_ade20k
+    rows = _deploy('configs/demo/upernet_convnext_ditac_cpu-tiny.py',
+                   lambda root: make_ade20k(root, train=2, val=2, size=64),
+                   tmp_path, '--static')
+    assert len(rows) == 2
+    assert all(float(r[2]) < 1e-4 for r in rows)
+    assert all(r[4] == '100.00 %' for r in rows)
+
+
+def test_deploy_tool_classification_torchscript_exporter(tmp_path):
+    """The LayerAct CIFAR ResNet-20 through the TorchScript exporter, with
+    the CIFAR pickles read by mmpretrain."""
+    from mmact.datasets import make_cifar
+    rows = _deploy('configs/resnet_cifar/resnet20-la-silu_8xb16_cifar10.py',
+                   lambda root: make_cifar(root, train=6, val=2), tmp_path,
+                   '--exporter', 'script')
+    assert [r[1] for r in rows] == ['1x3x32x32', '1x3x32x32', '2x3x64x64']
+    assert all(float(r[2]) < 1e-4 for r in rows)
