@@ -197,3 +197,58 @@ def test_deploy_tool_classification_torchscript_exporter(tmp_path):
                    '--exporter', 'script')
     assert [r[1] for r in rows] == ['1x3x32x32', '1x3x32x32', '2x3x64x64']
     assert all(float(r[2]) < 1e-4 for r in rows)
+
+
+@pytest.mark.slow
+def test_mmdeploy_exports_the_ditac_upernet(tmp_path):
+    """mmdeploy's own torch2onnx and ONNX Runtime wrapper on the CPU-sized
+    UperNet ConvNeXt DiTAC (static 192x192: mmdeploy's pyramid-pooling
+    rewrite needs feature maps the pool sizes divide; ~2 min). The
+    predicted label maps agree with PyTorch's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mmdeploy.apis import torch2onnx
+    from mmdeploy.apis.utils import build_task_processor
+    from mmdeploy.utils import load_config
+    from mmengine.config import Config
+
+    from mmact.datasets import make_ade20k
+    from mmact.openmmlab.presets import set_data_root
+    root = Path(__file__).resolve().parents[1]
+    ade = make_ade20k(str(tmp_path / 'ade'), train=2, val=1, size=64)
+    config = 'configs/demo/upernet_convnext_ditac_cpu-tiny.py'
+    train = subprocess.run(
+        [sys.executable, 'tools/train.py', config, '--preset', 'cpu',
+         '--data-root', ade, '--work-dir', str(tmp_path / 'w')],
+        cwd=root, capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr[-3000:]
+    ckpt = str(tmp_path / 'w' / 'iter_2.pth')
+    model_cfg = Config.fromfile(str(root / config))
+    set_data_root(model_cfg, ade)
+    model_cfg.dump(str(tmp_path / 'model.py'))
+    deploy = tmp_path / 'deploy.py'
+    deploy.write_text(
+        f"_base_ = ['{root}/configs/deploy/segmentation_onnxruntime_"
+        "dynamic.py']\nonnx_config = dict(input_shape=[192, 192], "
+        "dynamic_axes=None)\n")
+    image = sorted((Path(ade) / 'images' / 'validation').glob('*.jpg'))[0]
+    out = str(tmp_path / 'onnx')
+    torch2onnx(str(image), out, 'end2end.onnx', str(deploy),
+               str(tmp_path / 'model.py'), ckpt, device='cpu')
+    graph = onnx.load(out + '/end2end.onnx', load_external_data=False)
+    assert {n.domain for n in graph.graph.node} <= {'', 'ai.onnx'}
+    deploy_cfg, cfg = load_config(str(deploy), str(tmp_path / 'model.py'))
+    processor = build_task_processor(cfg, deploy_cfg, 'cpu')
+    model = processor.build_pytorch_model(ckpt)
+    backend = processor.build_backend_model(
+        [out + '/end2end.onnx'],
+        data_preprocessor_updater=processor.update_data_preprocessor)
+    data, _ = processor.create_input(str(image), [192, 192])
+    with torch.no_grad():
+        expected = model.test_step(data)[0].pred_sem_seg.data
+        got = backend.test_step(data)[0].pred_sem_seg.data
+    assert got.shape == expected.shape
+    # Two training iterations leave near-tied logits: a few pixels flip.
+    assert (got == expected).float().mean() > 0.95

@@ -10,7 +10,7 @@ import warnings
 MODULES = [
     'torch', 'torchvision', 'triton', 'mmengine', 'mmcv.ops', 'mmseg.models',
     'mmdet.models', 'mmpretrain.models', 'mmagic.models', 'mmact',
-    'onnx', 'onnxscript', 'onnxruntime',
+    'onnx', 'onnxscript', 'onnxruntime', 'mmdeploy.apis',
 ]
 
 

@@ -17,30 +17,17 @@ segmentation, the share of pixels whose label agrees.
 import argparse
 import os
 import os.path as osp
-from typing import List, Tuple
+from typing import List
 
 import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.runner import Runner
-from torch.utils._pytree import tree_flatten
 
-import mmact
+from mmact.openmmlab.export import TensorForward, export_onnx
 from mmact.openmmlab.launch import (add_common_args, check_config,
                                     check_load_from, load_config,
                                     require_fitting_checkpoint)
-
-
-class TensorForward(nn.Module):
-    """``model(inputs, mode='tensor')`` with its outputs as a flat tuple."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        outputs, _ = tree_flatten(self.model(inputs, mode='tensor'))
-        return tuple(outputs)
 
 
 def parse_args() -> argparse.Namespace:
@@ -96,23 +83,6 @@ def test_inputs(runner: Runner, count: int) -> List[torch.Tensor]:
     return inputs
 
 
-def export(model: nn.Module, example: torch.Tensor, path: str,
-           exporter: str, dynamic: bool) -> None:
-    mmact.prepare_export(model)
-    kwargs = dict(input_names=['inputs'])
-    if exporter == 'export':
-        if dynamic:
-            kwargs['dynamic_shapes'] = ({0: torch.export.Dim('batch'),
-                                         2: torch.export.Dim('height'),
-                                         3: torch.export.Dim('width')}, )
-        torch.onnx.export(model, (example, ), path, dynamo=True, **kwargs)
-    else:
-        if dynamic:
-            kwargs['dynamic_axes'] = {'inputs': {0: 'batch', 2: 'height',
-                                                 3: 'width'}}
-        torch.onnx.export(model, (example, ), path, dynamo=False, **kwargs)
-
-
 def compare(model: nn.Module, path: str, inputs: List[torch.Tensor],
             segmentation: bool) -> List[dict]:
     import onnxruntime as ort
@@ -146,7 +116,7 @@ def main() -> None:
     model = TensorForward(runner.model).eval()
     inputs = test_inputs(runner, args.images)
     path = osp.join(out, 'model.onnx')
-    export(model, inputs[0], path, args.exporter, not args.static)
+    export_onnx(model, inputs[0], path, args.exporter, not args.static)
     if args.static:
         inputs = [i for i in inputs if i.shape == inputs[0].shape]
     else:  # another batch size and image size through the same graph

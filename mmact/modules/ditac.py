@@ -193,6 +193,14 @@ class DiTACBase(nn.Module):
     def get_extra_state(self) -> Tensor:
         return encode_settings(self.settings())
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        # The loaded θ's table, built now: an exporter that is handed the
+        # loaded model (mmdeploy) captures it without a forward first.
+        if not self.theta.is_meta:
+            with torch.no_grad():
+                self.tables(with_grad=False)
+
     def set_extra_state(self, state: Any) -> None:
         if isinstance(state, Tensor):
             state = decode_settings(state)
