@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(
     os.path.relpath(p, ROOT)
     for p in glob.glob(str(ROOT / 'configs' / '*' / '*.py'))
-    if '/_base_/' not in p and '/demo/' not in p)
+    if not any(f'/{skip}/' in p for skip in ('_base_', 'demo', 'deploy')))
 
 # The classification reference activations: baselines and the LayerAct
 # paper's comparison activations.
