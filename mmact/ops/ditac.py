@@ -112,7 +112,10 @@ def lerp_table(T: Tensor, spec: DiTACSpec) -> LerpTable:
 def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
     # Out of place where autograd records it (the reference's graph).
     s = (x - spec.a) * lt.scale
-    k = torch.nan_to_num(s.detach(), nan=0.0).floor_().clamp_(lt.lo, lt.hi)
+    # NaN -> cell 0 (±inf reach the end cells through the clamp); where +
+    # isnan rather than nan_to_num, which exports as nine ONNX operators.
+    k = s.detach()
+    k = torch.where(torch.isnan(k), 0.0, k).floor_().clamp_(lt.lo, lt.hi)
     w = s - k
     idx = k.add_(lt.offset).to(torch.int32)
     step = lt.step.index_select(0, idx)
