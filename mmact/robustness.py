@@ -20,6 +20,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
+from .visualization import pyplot
+
 # corruption -> severity -> score
 Scores = Dict[str, Dict[int, float]]
 
@@ -151,9 +153,7 @@ def write_report(out: str,
 
 def _plot(path: str, metric: str, model: Evaluation,
           baseline: Optional[Evaluation], ce) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     names = list(model.scores)
     fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * len(names) + 2), 4))
     width = 0.4 if baseline else 0.8

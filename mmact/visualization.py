@@ -10,7 +10,7 @@ from .modules.ditac import VARIANT_CLASSES, decode_settings
 from .registry import build_activation
 
 
-def _pyplot():
+def pyplot():
     # Imported on use (the CLI's list command needs no matplotlib), with a
     # headless backend.
     import matplotlib
@@ -67,7 +67,7 @@ def plot_activations(specs: Sequence[str],
     Returns:
         The labels drawn, in order.
     """
-    plt = _pyplot()
+    plt = pyplot()
 
     x = torch.linspace(*x_range, points, dtype=torch.float64)
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -154,7 +154,7 @@ def plot_checkpoint(checkpoint: str, out: str,
     unless ``trust`` (see :mod:`mmact.openmmlab.checkpoint`).
     """
     from .openmmlab.checkpoint import load_checkpoint_file
-    plt = _pyplot()
+    plt = pyplot()
     state = load_checkpoint_file(checkpoint, 'cpu', trust)
     state = state.get('state_dict', state)
     families = {
@@ -266,7 +266,7 @@ class InputHistograms:
         """One panel per layer (evenly chosen when there are more than
         ``max_layers``); DiTAC layers show their window [a, b] and the share
         of inputs inside it. Returns the layers drawn."""
-        plt = _pyplot()
+        plt = pyplot()
         names = list(self.counts)
         if not names:
             raise ValueError('no activation module was called')

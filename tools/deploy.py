@@ -26,8 +26,7 @@ from mmengine.runner import Runner
 
 from mmact.openmmlab.export import TensorForward, export_onnx
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, load_config,
-                                    require_fitting_checkpoint)
+                                    checkpoint_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,10 +49,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace) -> Runner:
-    cfg = load_config(args)
-    cfg.load_from = args.checkpoint
-    require_fitting_checkpoint(cfg)
-    check_load_from(cfg, args.trust_checkpoint)
+    cfg = checkpoint_config(args)
     check_config(cfg)
     runner = Runner.from_cfg(cfg)
     # As Runner.test() up to its first batch: the hooks see the run start

@@ -27,9 +27,7 @@ from mmengine.runner import Runner
 import mmact  # noqa: F401  (registers activations and ImageCorruption)
 from mmact.openmmlab.corruptions import CORRUPTIONS, GROUPS
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, close_process_group,
-                                    load_config,
-                                    require_fitting_checkpoint)
+                                    checkpoint_config, close_process_group)
 from mmact.robustness import Evaluation, write_report
 
 COMMON = tuple(c for c in CORRUPTIONS if c not in (
@@ -102,20 +100,6 @@ def evaluate(cfg, work_dir: str) -> Tuple[str, float]:
     return key, float(metrics[key])
 
 
-def prepared(args: argparse.Namespace, config: str,
-             checkpoint: str) -> Config:
-    """The config under the command line's options, loading
-    ``checkpoint``."""
-    args = copy.copy(args)
-    args.config = config
-    cfg = load_config(args)
-    cfg.load_from = checkpoint
-    require_fitting_checkpoint(cfg)
-    check_load_from(cfg, args.trust_checkpoint)
-    check_config(cfg)
-    return cfg
-
-
 def evaluate_all(cfg: Config, names: List[str], severities: List[int],
                  work_dir: str) -> Tuple[str, Evaluation]:
     metric, clean = evaluate(cfg, osp.join(work_dir, 'clean'))
@@ -131,11 +115,13 @@ def main() -> None:
     names = corruption_list(args.corruptions)
     if not set(args.severities) <= {1, 2, 3, 4, 5}:
         raise SystemExit(f'severities must be in 1..5, got {args.severities}')
-    cfg = prepared(args, args.config, args.checkpoint)
+    cfg = checkpoint_config(args)
+    check_config(cfg)
     metric, model = evaluate_all(cfg, names, args.severities, cfg.work_dir)
     baseline = None
     if args.baseline:
-        base_cfg = prepared(args, *args.baseline)
+        base_cfg = checkpoint_config(args, *args.baseline)
+        check_config(base_cfg)
         base_metric, baseline = evaluate_all(
             base_cfg, names, args.severities,
             osp.join(cfg.work_dir, 'baseline'))

@@ -14,9 +14,7 @@ from mmengine.runner import Runner
 
 import mmact  # noqa: F401  (registers the activations and hooks)
 from mmact.openmmlab.launch import (add_common_args, check_config,
-                                    check_load_from, close_process_group,
-                                    load_config,
-                                    require_fitting_checkpoint)
+                                    checkpoint_config, close_process_group)
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,8 +30,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args)
-    cfg.load_from = args.checkpoint
+    cfg = checkpoint_config(args)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')
@@ -57,8 +54,6 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    require_fitting_checkpoint(cfg)
-    check_load_from(cfg, args.trust_checkpoint)
     check_config(cfg)
     return cfg
 

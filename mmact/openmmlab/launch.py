@@ -4,6 +4,7 @@ import gc
 import os
 import os.path as osp
 import subprocess
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -112,6 +113,23 @@ def check_load_from(cfg: Config, trust: bool) -> None:
         cfg.load_from = checked(cfg.load_from, trust)
 
 
+def checkpoint_config(args: argparse.Namespace,
+                      config: Optional[str] = None,
+                      checkpoint: Optional[str] = None) -> Config:
+    """The config (``args.config``, or ``config``) under the command line's
+    options, loading a trained checkpoint (``args.checkpoint``, or
+    ``checkpoint``) to evaluate: checked before anything is built and
+    refused if it does not fit the model. Run :func:`check_config` on the
+    result once the caller's own changes are in."""
+    if config is not None:
+        args = argparse.Namespace(**{**vars(args), 'config': config})
+    cfg = load_config(args)
+    cfg.load_from = checkpoint or args.checkpoint
+    require_fitting_checkpoint(cfg)
+    check_load_from(cfg, args.trust_checkpoint)
+    return cfg
+
+
 def require_fitting_checkpoint(cfg: Config) -> None:
     """Fail on a checkpoint whose keys do not fit the model (mmengine
     loads non-strictly: evaluation would use random weights wherever they
@@ -121,4 +139,5 @@ def require_fitting_checkpoint(cfg: Config) -> None:
 
 
 __all__ = ['add_common_args', 'load_config', 'check_config',
-           'check_load_from', 'require_fitting_checkpoint']
+           'check_load_from', 'checkpoint_config',
+           'require_fitting_checkpoint', 'close_process_group']

@@ -243,11 +243,12 @@ def parse_rules(rules: Sequence[dict],
                 isinstance(c, int) and c >= 0 for c in calls):
             raise ValueError(f'{where}.calls must be call positions (ints '
                              f'>= 0), got {rule["calls"]!r}')
-        if calls and any(n in FUNCTION_NAMES for n in replace):
+        functions = [n for n in replace if n in FUNCTION_NAMES]
+        if calls and functions:
             raise ValueError(f'{where}.calls selects calls of activation '
                              'modules; it cannot go with functions '
-                             f'({", ".join(n for n in replace if n in FUNCTION_NAMES)}): '
-                             'put them in a rule of their own')
+                             f'({", ".join(functions)}): put them in a rule '
+                             'of their own')
         parsed.append(
             SwapRule(replace, dict(new),
                      _strings(rule.get('include', ()), f'{where}.include'),
