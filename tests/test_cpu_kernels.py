@@ -3,7 +3,7 @@ import platform
 
 import pytest
 import torch
-from toy import DITAC_WINDOWS, ditac_case
+from toy import DITAC_WINDOWS, ditac_case, float_table, lerp
 
 from mmact.functional import layeract as F_la
 from mmact.functional import pdelu as F_pdelu
@@ -22,23 +22,22 @@ def test_built_and_used_on_x86():
     assert CPU_KERNELS_BUILT
     calls = []
     x = torch.randn(100)
-    T, J = op.build_table(torch.zeros(9, dtype=torch.float64), 10, 64,
-                          'ditac')
     spec = op.DiTACSpec(-0.5, 2.0, 'ditac', 0.01)
+    table = op.build_table(torch.zeros(9, dtype=torch.float64), 10, 64, spec)
     real = op.cpu_forward
     try:
         op.cpu_forward = lambda *a: calls.append(1) or real(*a)
-        op.ditac_forward(x, T, spec)
-        op.ditac_forward(x.double(), T.double(), spec)  # float64: PyTorch
+        op.ditac_forward(x, table, spec)
+        op.ditac_forward(x.double(), table, spec)  # float64: PyTorch
     finally:
         op.cpu_forward = real
     assert calls == [1]
 
 
-def _run(x, g, T, J, spec, kernels):
+def _run(x, g, table, spec, kernels):
     with cpu_kernels(kernels):
-        y = op.ditac_forward(x, T, spec)
-        gx, gt = op.ditac_backward(x, g, T, J, spec)
+        y = op.ditac_forward(x, table, spec)
+        gx, gt = op.ditac_backward(x, g, table, spec)
     return y, gx, gt
 
 
@@ -47,17 +46,17 @@ def _run(x, g, T, J, spec, kernels):
 def test_ditac_matches_pytorch_path_and_float64(variant, numel):
     """Values, grad_x and grad_θ; sizes around the 8 lanes and the thread
     split; inputs in, below and above the window, on bin edges."""
-    T, J, spec = ditac_case(variant, 0.3)
+    table, spec = ditac_case(variant, 0.3)
     x = torch.randn(numel) * 2
     x[:4] = torch.tensor([spec.a, spec.b, 1e4, -1e4])[:numel]
     g = torch.randn_like(x)
-    y, gx, gt = _run(x, g, T.float(), J.float(), spec, True)
-    ry, rgx, rgt = _run(x, g, T.float(), J.float(), spec, False)
+    y, gx, gt = _run(x, g, float_table(table), spec, True)
+    ry, rgx, rgt = _run(x, g, float_table(table), spec, False)
     torch.testing.assert_close(y, ry, atol=2e-6, rtol=1e-5)
     torch.testing.assert_close(gx, rgx, atol=2e-6, rtol=1e-5)
     # The oracle: the same op in float64 (the PyTorch path). The kernels
     # are at least as accurate as the float32 PyTorch path.
-    oracle = _run(x.double(), g.double(), T, J, spec, True)
+    oracle = _run(x.double(), g.double(), table, spec, True)
     for got, ref, exact in zip((y, gx, gt), (ry, rgx, rgt), oracle):
         err = (got.double() - exact).abs().max().item()
         ref_err = (ref.double() - exact).abs().max().item()
@@ -70,42 +69,42 @@ def test_ditac_matches_pytorch_path_and_float64(variant, numel):
 @pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
 def test_ditac_special_values(variant):
     """NaN in → NaN out; ±inf as the PyTorch path gives them."""
-    T, J, spec = ditac_case(variant, 0.3)
+    table, spec = ditac_case(variant, 0.3)
     x = torch.tensor([float('nan'), float('inf'), -float('inf'), 0.25])
-    y, _, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, True)
-    ry, _, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, False)
+    y, _, _ = _run(x, torch.ones_like(x), float_table(table), spec, True)
+    ry, _, _ = _run(x, torch.ones_like(x), float_table(table), spec, False)
     torch.testing.assert_close(y, ry, equal_nan=True)
     assert torch.isnan(y[0])
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_ditac_low_precision_io(dtype):
-    T, J, spec = ditac_case('ditac', 0.3)
+    table, spec = ditac_case('ditac', 0.3)
     x = (torch.randn(2, 4, 8, 8) * 2).to(dtype)
-    y, gx, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec, True)
+    y, gx, _ = _run(x, torch.ones_like(x), float_table(table), spec, True)
     assert y.dtype == gx.dtype == dtype
-    ry, rgx, _ = _run(x, torch.ones_like(x), T.float(), J.float(), spec,
+    ry, rgx, _ = _run(x, torch.ones_like(x), float_table(table), spec,
                       False)
     torch.testing.assert_close(y, ry)
     torch.testing.assert_close(gx, rgx)
 
 
 def test_ditac_layouts_without_copies():
-    T, J, spec = ditac_case('ditac', 0.3)
+    table, spec = ditac_case('ditac', 0.3)
     x = torch.randn(2, 8, 5, 6)
     cl = x.to(memory_format=torch.channels_last)
     g = torch.randn_like(cl)
-    y, gx, gt = _run(cl, g, T.float(), J.float(), spec, True)
+    y, gx, gt = _run(cl, g, float_table(table), spec, True)
     assert y.stride() == gx.stride() == cl.stride()
-    ry, rgx, rgt = _run(x, g.contiguous(), T.float(), J.float(), spec, True)
+    ry, rgx, rgt = _run(x, g.contiguous(), float_table(table), spec, True)
     torch.testing.assert_close(y, ry)
     torch.testing.assert_close(gx, rgx)
     torch.testing.assert_close(gt, rgt)
     t = x.transpose(1, 3)  # no dense layout: computed on a copy
-    torch.testing.assert_close(_run(t, t, T.float(), J.float(), spec,
+    torch.testing.assert_close(_run(t, t, float_table(table), spec,
                                     True)[0], ry.transpose(1, 3))
     empty = torch.empty(0, 3)
-    y, gx, gt = _run(empty, empty, T.float(), J.float(), spec, True)
+    y, gx, gt = _run(empty, empty, float_table(table), spec, True)
     assert y.shape == gx.shape == (0, 3) and gt.abs().sum() == 0
 
 
@@ -129,8 +128,8 @@ def test_ditac_module_training_step_matches():
 def test_ops_pass_opcheck():
     """Schemas, fake (meta) kernels and dispatch are consistent, so the
     ops trace under torch.compile."""
-    T, J, spec = ditac_case('ditac', 0.3)
-    lt = op.lerp_table(T.float(), spec)
+    table, spec = ditac_case('ditac', 0.3)
+    lt = lerp(table, spec)
     x = torch.randn(2, 3, 4, 5)
     args = op._cpu_args(lt, spec)
     torch.library.opcheck(torch.ops.mmact.ditac_forward, (x, *args))
@@ -146,12 +145,12 @@ def test_ops_pass_opcheck():
 
 
 def test_bad_arguments_name_the_problem():
-    T, J, spec = ditac_case('ditac', 0.3)
-    args = list(op._cpu_args(op.lerp_table(T.float(), spec), spec))
+    table, spec = ditac_case('ditac', 0.3)
+    args = list(op._cpu_args(lerp(table, spec), spec))
     with pytest.raises(RuntimeError, match='x must be a dense float32'):
         torch.ops.mmact.ditac_forward(torch.zeros(3, dtype=torch.float64),
                                       *args)
-    args[7] = 9
+    args[9] = 9
     with pytest.raises(RuntimeError, match='unknown variant code 9'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), *args)
     with pytest.raises(RuntimeError, match='one mean and rstd per row'):

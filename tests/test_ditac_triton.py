@@ -1,7 +1,7 @@
 """Triton DiTAC kernels against the PyTorch path (interpreter on CPU)."""
 import pytest
 import torch
-from toy import DITAC_WINDOWS, ditac_case
+from toy import DITAC_WINDOWS, ditac_case, lerp
 
 from mmact.ops import ditac as op
 
@@ -11,36 +11,36 @@ DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 
 @pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
 def test_kernels_match_pytorch_path(variant):
-    T, J, spec = ditac_case(variant)
+    table, spec = ditac_case(variant)
     x = torch.randn(3000) * 2
     x[:4] = torch.tensor([float('nan'), 1e4, -1e4, spec.a])
     g = torch.randn_like(x)
-    lt = op.lerp_table(T.float(), spec)
-    lt_dev = op.lerp_table(T.float().to(DEVICE), spec)
+    lt = lerp(table, spec)
+    lt_dev = lerp(table, spec, DEVICE)
     y = op.triton_forward(x.to(DEVICE), lt_dev, spec)
-    torch.testing.assert_close(y.cpu(), op.ditac_forward(x, T, spec),
+    torch.testing.assert_close(y.cpu(), op.ditac_forward(x, table, spec),
                                equal_nan=True, atol=1e-5, rtol=1e-5)
     x, g = x[1:], g[1:]  # a NaN input makes the θ-gradient NaN
     gx, hist = op.triton_backward(x.to(DEVICE), g.to(DEVICE), lt_dev, spec)
-    gt = op.theta_grad(hist[:, 0].cpu(), hist[:, 1].cpu(), J, lt, spec)
-    rgx, rgt = op.ditac_backward(x, g, T, J, spec)
+    gt = op.theta_grad(hist[:, 0].cpu(), hist[:, 1].cpu(), table.J, lt, spec)
+    rgx, rgt = op.ditac_backward(x, g, table, spec)
     torch.testing.assert_close(gx.cpu(), rgx, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(gt, rgt, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_low_precision_io(dtype):
-    T, J, spec = ditac_case('ditac')
+    table, spec = ditac_case('ditac')
     x = (torch.randn(2, 4, 8, 8) * 2).to(dtype)
-    lt = op.lerp_table(T.float().to(DEVICE), spec)
+    lt = lerp(table, spec, DEVICE)
     y = op.triton_forward(x.to(DEVICE), lt, spec)
     assert y.dtype == dtype
-    torch.testing.assert_close(y.cpu(), op.ditac_forward(x, T, spec))
+    torch.testing.assert_close(y.cpu(), op.ditac_forward(x, table, spec))
 
 
 def test_layouts_without_copies():
-    T, J, spec = ditac_case('ditac')
-    lt = op.lerp_table(T.float().to(DEVICE), spec)
+    table, spec = ditac_case('ditac')
+    lt = lerp(table, spec, DEVICE)
     x = torch.randn(2, 8, 5, 6, device=DEVICE)
     cl = x.to(memory_format=torch.channels_last)
     y = op.triton_forward(cl, lt, spec)
@@ -83,20 +83,20 @@ def deterministic():
 def test_partials_reduction_matches_histogram_and_reference(variant):
     """The atomic-free θ-reduction: same grad_x bit for bit, θ-gradient as
     the histogram's and the PyTorch path's, and identical on a rerun."""
-    T, J, spec = ditac_case(variant)
+    table, spec = ditac_case(variant)
     x = torch.randn(5000) * 2
     x[:2] = torch.tensor([1e4, -1e4])
     g = torch.randn_like(x)
-    lt = op.lerp_table(T.float().to(DEVICE), spec)
-    xd, gd, Jd = x.to(DEVICE), g.to(DEVICE), J.to(DEVICE)
+    lt = lerp(table, spec, DEVICE)
+    xd, gd, Jd = x.to(DEVICE), g.to(DEVICE), table.J.to(DEVICE)
     gx, gt = op.triton_backward_partials(xd, gd, lt, Jd, spec)
     gx_h, hist = op.triton_backward(xd, gd, lt, spec)
     assert torch.equal(gx, gx_h)
     torch.testing.assert_close(
-        gt.cpu(), op.theta_grad(hist[:, 0].cpu(), hist[:, 1].cpu(), J,
-                                op.lerp_table(T.float(), spec), spec),
+        gt.cpu(), op.theta_grad(hist[:, 0].cpu(), hist[:, 1].cpu(), table.J,
+                                lerp(table, spec), spec),
         atol=1e-4, rtol=1e-4)
-    rgx, rgt = op.ditac_backward(x, g, T, J, spec)
+    rgx, rgt = op.ditac_backward(x, g, table, spec)
     torch.testing.assert_close(gt.cpu(), rgt, atol=1e-4, rtol=1e-4)
     again = op.triton_backward_partials(xd, gd, lt, Jd, spec)
     assert torch.equal(again[0], gx) and torch.equal(again[1], gt)
@@ -122,7 +122,7 @@ def test_cpu_kernels_are_bitwise_deterministic_across_repeats():
     from mmact.ops._backend import CPU_KERNELS_BUILT
     if not CPU_KERNELS_BUILT:
         pytest.skip('mmact._C not built')
-    T, J, spec = ditac_case('ditac')
+    table, spec = ditac_case('ditac')
     x = torch.randn(300000) * 2
     g = torch.randn_like(x)
     threads = torch.get_num_threads()
@@ -130,7 +130,7 @@ def test_cpu_kernels_are_bitwise_deterministic_across_repeats():
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            results[n] = [op.ditac_backward(x, g, T, J, spec)
+            results[n] = [op.ditac_backward(x, g, table, spec)
                           for _ in range(2)]
     finally:
         torch.set_num_threads(threads)

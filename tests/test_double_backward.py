@@ -9,7 +9,7 @@ from torch import nn
 
 from mmact import build_activation
 from mmact.functional import cpab
-from mmact.ops.ditac import apply_ditac, build_table
+from mmact.ops.ditac import apply_ditac, build_table, table_points
 
 CASES = {
     'PDELU': dict(type='PDELU', num_channels=4),
@@ -109,10 +109,10 @@ def test_ditac_gradgradcheck_in_input_and_theta(name, layout):
     def f(x, theta):
         # Tables from the θ given: gradcheck perturbs θ through .data,
         # which the module's cache cannot see.
-        T, J = build_table(theta.detach(), module.num_cells,
-                           module.table_size, module.variant, True,
-                           theta.dtype)
-        return apply_ditac(x, theta, T, J, module.spec)
+        table = build_table(theta.detach(), module.num_cells,
+                            module.table_size, module.spec, True,
+                            theta.dtype)
+        return apply_ditac(x, theta, table, module.spec)
 
     inputs = (_input(layout).requires_grad_(True),
               module.theta.detach().clone().requires_grad_(True))
@@ -122,25 +122,29 @@ def test_ditac_gradgradcheck_in_input_and_theta(name, layout):
 
 class ReferenceDiTAC(nn.Module):
     """DiTAC written out in float64 plain autograd, independently of the
-    op: T on the module's grid from the closed-form integral (autograd in
-    θ), linear interpolation, the variant's base function."""
+    op's lookup: T at the points of the module's table from the
+    closed-form integral (autograd in θ), the sub-bin found by
+    searchsorted, linear interpolation, the variant's base function."""
 
     def __init__(self, ditac):
         super().__init__()
         self.theta = nn.Parameter(ditac.theta.detach().double().clone())
-        self.settings = dict(ditac.settings(), G=ditac.table_size,
+        self.settings = dict(ditac.settings(),
                              negative_slope=ditac.negative_slope)
+        level = ditac.tables(with_grad=False).level
+        bins = int(torch.pow(2, level.long()).sum())
+        self.points = table_points(level)[:bins + 1]
 
     def forward(self, x):
         m = SimpleNamespace(**self.settings)
-        a, b, G = m.a, m.b, m.G
-        grid = torch.linspace(0, 1, G, dtype=torch.float64)
-        T = cpab.integrate(grid, self.theta, m.num_cells,
+        a, b, p = m.a, m.b, self.points
+        T = cpab.integrate(p, self.theta, m.num_cells,
                            m.variant != 'inf').T
-        s = (x - a) / (b - a) * (G - 1)
-        k = s.detach().floor().clamp(0, G - 2)
-        w, k = s - k, k.long()
-        warped = a + (b - a) * (T[k] * (1 - w) + T[k + 1] * w)
+        u = (x - a) / (b - a)
+        j = (torch.searchsorted(p, u.detach().contiguous(), right=True) -
+             1).clamp(0, p.numel() - 2)
+        w = (u - p[j]) / (p[j + 1] - p[j])
+        warped = a + (b - a) * (T[j] * (1 - w) + T[j + 1] * w)
         if m.variant != 'inf':
             warped = torch.where((x >= a) & (x <= b), warped, x)
         if m.variant == 'ditac':

@@ -49,11 +49,24 @@ DITAC_WINDOWS = {'ditac': (-0.5, 2.0), 'ge': (0.0, 2.0),
 
 
 def ditac_case(variant, scale=0.15, seed=0):
-    """(T, J, spec) of a seeded random θ (10 cells, 256-entry tables)."""
+    """(float64 table, spec) of a seeded random θ (10 cells, a 256-point
+    grid)."""
     from mmact.functional import ditac as F_ditac
     from mmact.ops.ditac import DiTACSpec, build_table
     g = torch.Generator().manual_seed(seed)
     theta = torch.randn(9 if F_ditac.zero_boundary(variant) else 11,
                         generator=g, dtype=torch.float64) * scale
-    T, J = build_table(theta, 10, 256, variant)
-    return T, J, DiTACSpec(*DITAC_WINDOWS[variant], variant, 0.01)
+    spec = DiTACSpec(*DITAC_WINDOWS[variant], variant, 0.01)
+    return build_table(theta, 10, 256, spec, dtype=torch.float64), spec
+
+
+def float_table(table):
+    """The table with dT/dθ in float32 (as modules keep it)."""
+    return table._replace(J=table.J.float())
+
+
+def lerp(table, spec, device='cpu'):
+    """The float32 interpolation tables of ``table`` on ``device``."""
+    from mmact.ops.ditac import lerp_table
+    return lerp_table(table.T.to(device), table.level.to(device), spec,
+                      torch.float32)

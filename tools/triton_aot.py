@@ -30,19 +30,20 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
     from mmact.ops import _channels, acon, cpab, ditac, layeract
     pdelu = importlib.import_module('mmact.ops.pdelu')
     for variant, dtype in itertools.product(range(4), DTYPES):
+        tables = dict(base_ptr='*fp32', step_ptr='*fp32', first_ptr='*fp32',
+                      refine_ptr='*fp32', exact_ptr='*fp64')
         scalars = dict(a='fp32', scale='fp32', slope='fp32', lo='fp32',
                        hi='fp32', offset='i32')
         yield (f'ditac_fwd[{dtype},variant={variant}]',
                ditac._ditac_fwd_kernel,
-               dict(x_ptr=f'*{dtype}', y_ptr=f'*{dtype}', base_ptr='*fp32',
-                    step_ptr='*fp32', n='i32', **scalars,
+               dict(x_ptr=f'*{dtype}', y_ptr=f'*{dtype}', **tables, n='i32',
+                    **scalars,
                     VARIANT='constexpr', BLOCK='constexpr'),
                dict(VARIANT=variant, BLOCK=ditac.BLOCK))
         yield (f'ditac_bwd[{dtype},variant={variant}]',
                ditac._ditac_bwd_kernel,
                dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}', gx_ptr=f'*{dtype}',
-                    hist_ptr='*fp32', base_ptr='*fp32', step_ptr='*fp32',
-                    n='i32', bins='i32', **scalars, VARIANT='constexpr',
+                    hist_ptr='*fp32', **tables, n='i32', bins='i32', **scalars, VARIANT='constexpr',
                     COPIES='constexpr', BLOCK='constexpr'),
                dict(VARIANT=variant, COPIES=ditac.HIST_COPIES,
                     BLOCK=ditac.BLOCK))
@@ -51,7 +52,7 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
                    f'D_PAD={d_pad}]', ditac._ditac_bwd_partial_kernel,
                    dict(x_ptr=f'*{dtype}', g_ptr=f'*{dtype}',
                         gx_ptr=f'*{dtype}', J_ptr='*fp32', part_ptr='*fp32',
-                        base_ptr='*fp32', step_ptr='*fp32', n='i32',
+                        **tables, n='i32',
                         G='i32', d='i32', **scalars, VARIANT='constexpr',
                         D_PAD='constexpr', BLOCK='constexpr'),
                    dict(VARIANT=variant, D_PAD=d_pad,
@@ -59,7 +60,8 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
     # n beyond 2**31 elements: Triton passes it as int64.
     yield ('ditac_fwd[fp32,variant=0,n=i64]', ditac._ditac_fwd_kernel,
            dict(x_ptr='*fp32', y_ptr='*fp32', base_ptr='*fp32',
-                step_ptr='*fp32', n='i64', a='fp32', scale='fp32',
+                step_ptr='*fp32', first_ptr='*fp32', refine_ptr='*fp32',
+                exact_ptr='*fp64', n='i64', a='fp32', scale='fp32',
                 slope='fp32', lo='fp32', hi='fp32', offset='i32',
                 VARIANT='constexpr', BLOCK='constexpr'),
            dict(VARIANT=0, BLOCK=ditac.BLOCK))

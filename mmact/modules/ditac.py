@@ -1,5 +1,5 @@
 """DiTAC modules: trainable diffeomorphic activations (four variants)."""
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -7,8 +7,8 @@ from torch import Tensor, nn
 from ..functional import cpab
 from ..functional import ditac as F_ditac
 from ..ops._backend import compute_dtype, exporting
-from ..ops.ditac import (DiTACSpec, apply_ditac, build_table, ditac_forward,
-                         ditac_traced, ditac_warp)
+from ..ops.ditac import (DiTACSpec, Table, apply_ditac, build_table,
+                         ditac_forward, ditac_traced, ditac_warp)
 from ..registry import register_activation
 from ..utils import check_positive, check_real
 
@@ -53,7 +53,9 @@ class DiTACBase(nn.Module):
         a: Left end of the warped window.
         b: Right end of the warped window (> a).
         num_cells: Cells of the CPA velocity field (>= 2).
-        table_size: Entries G of the lookup table of T (>= num_cells + 1).
+        table_size: Points G of the uniform grid of the lookup table of T
+            (>= num_cells + 1); its bins are refined where T bends sharply
+            (up to 2 (G - 1) sub-bins in all, see :mod:`mmact.ops.ditac`).
         init: ``'identity'`` (θ = 0: exactly the base function, e.g. GELU,
             the right start for fine-tuning) or ``'prior'`` (a random smooth
             warp drawn from the smoothness prior, the official start).
@@ -101,8 +103,8 @@ class DiTACBase(nn.Module):
         self.inplace = inplace
         d = cpab.theta_dim(num_cells, F_ditac.zero_boundary(self.variant))
         self.theta = nn.Parameter(torch.zeros(d))
-        # (key of θ, T, dT/dθ, θ): θ itself to check the key at export.
-        self._cache: Tuple[Any, ...] = (None, None, None, None)
+        # (key of θ, table, θ): θ itself to check the key at export.
+        self._cache: Tuple[Any, ...] = (None, None, None)
         self.reset_parameters()
 
     @property
@@ -123,48 +125,49 @@ class DiTACBase(nn.Module):
             draw = chol @ torch.randn(len(cov), dtype=torch.float64)
             self.theta.copy_(draw.to(self.theta))
 
-    def tables(self, with_grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
-        """(T, dT/dθ) on θ's device; cached until θ changes in any way
-        (optimizer step, load_state_dict, in-place edit, reassignment)."""
+    def tables(self, with_grad: bool) -> Table:
+        """The lookup table of T (with dT/dθ if ``with_grad``) on θ's
+        device; cached until θ changes in any way (optimizer step,
+        load_state_dict, in-place edit, reassignment)."""
         theta = self.theta
         compiling = torch.compiler.is_compiling()  # traced: no Python cache
         key = None if compiling else _key(theta)
-        cached_key, T, J, _ = self._cache
-        if compiling or cached_key != key or (with_grad and J is None):
-            T, J = build_table(theta.detach(), self.num_cells,
-                               self.table_size, self.variant, with_grad,
-                               compute_dtype(theta))
+        cached_key, table, _ = self._cache
+        if compiling or cached_key != key or (with_grad and table.J is None):
+            table = build_table(theta.detach(), self.num_cells,
+                                self.table_size, self.spec, with_grad,
+                                compute_dtype(theta))
             if not compiling:
-                self._cache = (key, T, J, theta)
-        return T, J
+                self._cache = (key, table, theta)
+        return table
 
-    def exported_table(self) -> Tensor:
-        """T for a graph captured for export, where it becomes a constant:
-        the table built from θ at the last eager forward (or by
+    def exported_table(self) -> Table:
+        """The table for a graph captured for export, where it becomes a
+        constant: the one built from θ at the last eager forward (or by
         :func:`prepare_export`). The exporter traces θ as a placeholder, so
         the table cannot be built there; one older than θ is refused."""
-        key, T, _, theta = self._cache
-        if T is None or _key(theta) != key:
+        key, table, theta = self._cache
+        if table is None or _key(theta) != key:
             raise RuntimeError(
                 f'{type(self).__name__}: no table for the current θ to '
                 'export (θ changed since the last forward, or no forward ran):'
                 ' call mmact.prepare_export(model) before exporting')
-        return T
+        return table
 
     def forward(self, x: Tensor) -> Tensor:
         if exporting():
             return ditac_traced(x, self.exported_table(), self.spec)
         grad = torch.is_grad_enabled() and (x.requires_grad
                                             or self.theta.requires_grad)
-        T, J = self.tables(with_grad=grad)
+        table = self.tables(with_grad=grad)
         if not grad:
-            return ditac_forward(x, T, self.spec)
-        return apply_ditac(x, self.theta, T, J, self.spec)
+            return ditac_forward(x, table, self.spec)
+        return apply_ditac(x, self.theta, table, self.spec)
 
     @torch.no_grad()
     def warp(self, x: Tensor) -> Tensor:
         """x̃: the warped input values, as the forward computes them."""
-        return ditac_warp(x, self.tables(with_grad=False)[0], self.spec)
+        return ditac_warp(x, self.tables(with_grad=False), self.spec)
 
     @torch.no_grad()
     def velocity(self, u: Tensor) -> Tensor:

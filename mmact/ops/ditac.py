@@ -1,14 +1,21 @@
 """The DiTAC op: table lookup with linear interpolation, fused per chunk.
 
 The tables of T and dT/dθ come from :func:`build_table` (integrated by the
-kernels of :mod:`mmact.ops.cpab`).
+kernels of :mod:`mmact.ops.cpab`). The table is a uniform grid of G points
+whose bins are split, where T bends sharply, into 2^level equal sub-bins
+(:func:`refinement`): linear interpolation then stays within
+``TABLE_TOLERANCE`` of the closed form for every θ the prior draws, also
+where the flow expands a repelling end of the window 100-fold. A lookup
+finds the grid bin from x, then the sub-bin; its weight w is computed in
+float64, so that float32 rounding of (x - a) * scale does not move x̃
+where T is steep.
 
 Forward reads x and writes y; backward reads x and grad_y and writes
 grad_x. Only x (and the tiny tables) are saved, so the activation memory
 equals GELU's. The θ-gradient never forms per-element d-vectors: it is a
-histogram of the upstream gradient over the table's G bins (two
+histogram of the upstream gradient over the table's sub-bins (two
 scatter-adds: weights (1 - w) and w of the interpolation), multiplied by
-the G x d table of dT/dθ.
+the table of dT/dθ (points x d).
 
 Outside the window the non-``'inf'`` variants need x̃ = x. Instead of a
 mask, the table is extended by one "identity" bin on each side whose
@@ -61,66 +68,179 @@ class DiTACSpec(NamedTuple):
 
 
 class Table(NamedTuple):
-    """T on the grid u_j = j / (G - 1), and dT/dθ there (G x d) or None."""
+    """T_θ (float64) at the table's points (:func:`table_points` of ``level``), dT/dθ
+    there (points x d) or None, and the refinement ``level`` (G - 1,): bin
+    k of the grid u_k = k / (G - 1) is split into 2^level[k] sub-bins."""
     T: Tensor
     J: Optional[Tensor]
+    level: Tensor
+
+
+# The largest error of x̃ (in x units) the refinement aims at; the float32
+# kernels add their rounding (~1e-7 relative) to it.
+TABLE_TOLERANCE = 1e-6
+MAX_LEVEL = 10
+# Refinement passes after the first: each re-estimates the error of every
+# sub-bin from dT/du at the refined points.
+REFINE_PASSES = 1
+
+
+def capacity(size: int) -> int:
+    """Sub-bins of a table of ``size`` grid points: fixed, so that shapes do
+    not depend on θ (graphs traced by torch.compile, Triton launches)."""
+    return 2 * (size - 1)
+
+
+def _sub_bins(level: Tensor) -> Tuple[Tensor, Tensor]:
+    """(grid bin, left end u) of each of the ``capacity`` sub-bins; those
+    past the last are padding at u = 1."""
+    G = level.numel() + 1
+    R = torch.pow(2, level.long())
+    ends = R.cumsum(0)
+    slot = torch.arange(capacity(G), device=level.device)
+    k = torch.searchsorted(ends, slot, right=True).clamp_(max=G - 2)
+    u = (k + (slot - (ends - R)[k]).double() / R[k]) / (G - 1)
+    return k, torch.where(slot < ends[-1], u, 1.0)
+
+
+def table_points(level: Tensor) -> Tensor:
+    """The table's points in Ω (float64): the ends of the sub-bins of the
+    refined grid in order, padded with 1 to ``capacity(G) + 1`` points."""
+    u = _sub_bins(level)[1]
+    return torch.cat([u, u.new_ones(1)])
+
+
+def _error_bound(u: Tensor, grad_u: Tensor, width: float) -> Tensor:
+    # Linear interpolation over [u_j, u_j+1] errs by at most
+    # h |dT/du(u_j+1) - dT/du(u_j)| / 4 where dT/du is monotone in between.
+    est = (u[1:] - u[:-1]) * (grad_u[1:] - grad_u[:-1]).abs() * (width / 4)
+    return torch.nan_to_num(est.double(), nan=0.0, posinf=1e300)
+
+
+def _raise_levels(level: Tensor, bound: Tensor) -> Tensor:
+    """``level`` plus what brings each grid bin's error ``bound`` under
+    ``TABLE_TOLERANCE`` (halving a bin quarters the error of a C² T), or
+    under a 4^i times larger tolerance where that would exceed the
+    capacity."""
+    tols = TABLE_TOLERANCE * 4.0**torch.arange(
+        MAX_LEVEL + 1, dtype=torch.float64, device=level.device)
+    extra = (0.5 * torch.log2(bound / tols[:, None])).ceil_().clamp_(min=0)
+    levels = torch.cat([(level + extra).clamp_(max=MAX_LEVEL),
+                        level[None].double()])
+    fits = (2.0**levels).sum(1) <= capacity(level.numel() + 1)
+    return levels[fits.to(torch.int8).argmax()].to(torch.int32)
+
+
+def refinement(theta: Tensor, num_cells: int, size: int,
+               spec: DiTACSpec) -> Tensor:
+    """The level of each bin of the uniform grid of ``size`` points: from
+    the error bound on the grid, then ``REFINE_PASSES`` times from the
+    bounds of the sub-bins (their largest per grid bin). Static shapes
+    throughout: torch.compile traces it."""
+    zb, width = F_ditac.zero_boundary(spec.variant), spec.b - spec.a
+    grid = torch.linspace(0, 1, size, dtype=torch.float64,
+                          device=theta.device)
+    flow = cpab.integrate(grid, theta, num_cells, zb)
+    level = _raise_levels(
+        torch.zeros(size - 1, dtype=torch.int32, device=theta.device),
+        _error_bound(grid, flow.grad_u, width))
+    for _ in range(REFINE_PASSES):
+        k, u = _sub_bins(level)
+        u = torch.cat([u, u.new_ones(1)])
+        flow = cpab.integrate(u, theta, num_cells, zb)
+        bound = torch.zeros(size - 1, dtype=torch.float64,
+                            device=theta.device).scatter_reduce_(
+            0, k, _error_bound(u, flow.grad_u, width), 'amax')
+        level = _raise_levels(level, bound)
+    return level
 
 
 def build_table(theta: Tensor,
                 num_cells: int,
                 size: int,
-                variant: str,
+                spec: DiTACSpec,
                 with_grad: bool = True,
                 dtype: torch.dtype = torch.float32) -> Table:
-    """Tables of T_θ and dT_θ/dθ on ``size`` grid points of θ's device,
-    integrated in float64 (:func:`mmact.ops.cpab.integrate`)."""
-    grid = torch.linspace(0, 1, size, dtype=torch.float64,
-                          device=theta.device)
-    flow = cpab.integrate(grid, theta, num_cells,
-                          F_ditac.zero_boundary(variant),
+    """The table of T_θ (and dT_θ/dθ in ``dtype``) on a grid of ``size``
+    points refined by :func:`refinement`, on θ's device, integrated in
+    float64 (:func:`mmact.ops.cpab.integrate`); T stays float64."""
+    level = refinement(theta, num_cells, size, spec)
+    flow = cpab.integrate(table_points(level), theta, num_cells,
+                          F_ditac.zero_boundary(spec.variant),
                           with_grad_theta=with_grad)
     J = flow.grad_theta.to(dtype) if with_grad else None
-    return Table(flow.T.to(dtype), J)
+    return Table(flow.T, J, level)
 
 
 class LerpTable(NamedTuple):
-    """x̃ = base[k] + w * step[k] with k = clamp(floor(s), lo, hi) + offset,
-    w = s - clamp(floor(s), lo, hi), s = (x - a) * scale."""
+    """x̃ = base[j] + w * step[j]. s = (x - a) * scale; grid bin
+    k = clamp(floor(s), lo, hi) + offset (bins outside the window at
+    offset - 1 and hi + offset); q = (s - k + offset) * refine[k];
+    j = first[k] + clamp(floor(q), 0, refine[k] - 1); w = q - j + first[k].
+    first and refine are float (exact integers): the kernels gather them
+    as floats."""
     base: Tensor
     step: Tensor
+    first: Tensor
+    refine: Tensor
     scale: float
     lo: int
     hi: int
     offset: int
 
 
-def lerp_table(T: Tensor, spec: DiTACSpec) -> LerpTable:
-    """The extended interpolation table for T on a uniform grid of Ω."""
-    G = T.numel()
+def lerp_table(T: Tensor, level: Tensor, spec: DiTACSpec,
+               dtype: torch.dtype) -> LerpTable:
+    """The interpolation tables in ``dtype`` for T (float64) at
+    :func:`table_points` of ``level``, extended by one identity bin
+    (x̃ = x) on each side for the variants that leave x outside the
+    window. The steps are differences of T over sub-bins as narrow as
+    1e-6: taken in float64, then rounded."""
+    lt = _lerp_table(T, level, spec)
+    return lt._replace(**{f: getattr(lt, f).to(dtype)
+                          for f in ('base', 'step', 'first', 'refine')})
+
+
+def _lerp_table(T: Tensor, level: Tensor, spec: DiTACSpec) -> LerpTable:
+    G = level.numel() + 1
     width = spec.b - spec.a
     base = spec.a + width * T[:-1]
     step = width * (T[1:] - T[:-1])
+    refine = torch.pow(2.0, level.to(T.dtype))
+    first = refine.cumsum(0) - refine
     scale = (G - 1) / width
     if spec.variant == 'inf':
-        return LerpTable(base, step, scale, 0, G - 2, 0)
+        return LerpTable(base, step, first, refine, scale, 0, G - 2, 0)
     h = torch.full((1, ), width / (G - 1), dtype=T.dtype, device=T.device)
+    one = torch.ones_like(h)
     base = torch.cat([base.new_tensor([spec.a]) - h, base,
                       base.new_tensor([spec.b])])
-    return LerpTable(base, torch.cat([h, step, h]), scale, -1, G - 1, 1)
+    first = torch.cat([0 * one, first + 1, one * T.numel()])
+    return LerpTable(base, torch.cat([h, step, h]), first,
+                     torch.cat([one, refine, one]), scale, -1, G - 1, 1)
+
+
+def _floor(t: Tensor) -> Tensor:
+    # NaN -> 0 (±inf reach the end bins through the clamps); where + isnan
+    # rather than nan_to_num, which exports as nine ONNX operators.
+    return torch.where(torch.isnan(t), 0.0, t).floor_()
 
 
 def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
-    # Out of place where autograd records it (the reference's graph).
-    s = (x - spec.a) * lt.scale
-    # NaN -> cell 0 (±inf reach the end cells through the clamp); where +
-    # isnan rather than nan_to_num, which exports as nine ONNX operators.
-    k = s.detach()
-    k = torch.where(torch.isnan(k), 0.0, k).floor_().clamp_(lt.lo, lt.hi)
-    w = s - k
-    idx = k.add_(lt.offset).to(torch.int32)
+    """(sub-bin j, weight w, x̃, dx̃/ds) for each x. Out of place where
+    autograd records it (the reference's graph)."""
+    s = (x.double() - spec.a) * lt.scale
+    k = _floor(s.detach()).clamp_(lt.lo, lt.hi)
+    desc = (k + lt.offset).to(torch.int32)
+    refine = lt.refine.index_select(0, desc).double()
+    q = (s - k) * refine
+    sub = torch.minimum(_floor(q.detach()).clamp_(min=0), refine - 1)
+    w = (q - sub).to(x.dtype)
+    idx = (lt.first.index_select(0, desc) + sub.to(lt.first.dtype)).to(
+        torch.int32)
     step = lt.step.index_select(0, idx)
     warped = torch.addcmul(lt.base.index_select(0, idx), w, step)
-    return idx, w, warped, step
+    return idx, w, warped, step * refine.to(x.dtype)
 
 
 def _normal_cdf(x: Tensor) -> Tensor:
@@ -147,10 +267,11 @@ def _multiplier(x: Tensor, warped: Tensor, spec: DiTACSpec,
     return None, None
 
 
-def ditac_warp(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
+def ditac_warp(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     """x̃ for input values, exactly as the forward computes it."""
     cd = compute_dtype(x)
-    return _locate(x.to(cd), lerp_table(T.to(cd), spec), spec)[2]
+    return _locate(x.to(cd), lerp_table(table.T, table.level, spec, cd),
+                   spec)[2]
 
 
 def _forward_chunk(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
@@ -173,39 +294,39 @@ def _backward_chunk(x: Tensor, g: Tensor, lt: LerpTable, spec: DiTACSpec,
     return gx
 
 
-def ditac_reference(x: Tensor, theta: Tensor, size: int,
+def ditac_reference(x: Tensor, theta: Tensor, level: Tensor,
                     spec: DiTACSpec) -> Tensor:
     """The op as plain autograd in float64, from θ itself: the same
-    interpolated function of x as the forward, on a table of ``size``
-    points integrated differentiably in θ (:func:`cpab.integrate` of
-    :mod:`mmact.functional`). Its derivatives of every order are those of
-    the op the forward computes, θ-terms through the table included."""
+    interpolated function of x as the forward, on the table's points
+    (:func:`table_points` of ``level``) integrated differentiably in θ
+    (:func:`cpab.integrate` of :mod:`mmact.functional`). Its derivatives
+    of every order are those of the op the forward computes, θ-terms
+    through the table included."""
     zb = F_ditac.zero_boundary(spec.variant)
-    grid = torch.linspace(0, 1, size, dtype=torch.float64, device=x.device)
-    T = F_cpab.integrate(grid, theta, F_cpab.num_cells(theta.numel(), zb),
-                         zb).T
-    return _interpolate(x, T, spec, torch.float64)
+    T = F_cpab.integrate(table_points(level).to(x.device), theta,
+                         F_cpab.num_cells(theta.numel(), zb), zb).T
+    return _interpolate(x, T, level, spec, torch.float64)
 
 
-def ditac_traced(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
+def ditac_traced(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     """y as one plain PyTorch expression over the whole tensor, for graphs
-    captured for export: a gather from the table T (a constant of the
-    graph), the interpolation and the multiplier; computed as the forward
-    computes it (float32, float64 for float64 x)."""
-    return _interpolate(x, T, spec, compute_dtype(x))
+    captured for export: gathers from the table (constants of the graph),
+    the interpolation and the multiplier; computed as the forward computes
+    it (float32, float64 for float64 x)."""
+    return _interpolate(x, table.T, table.level, spec, compute_dtype(x))
 
 
-def _interpolate(x: Tensor, T: Tensor, spec: DiTACSpec,
+def _interpolate(x: Tensor, T: Tensor, level: Tensor, spec: DiTACSpec,
                  dtype: torch.dtype) -> Tensor:
-    y = _forward_chunk(x.reshape(-1).to(dtype), lerp_table(T.to(dtype), spec),
-                       spec)
+    y = _forward_chunk(x.reshape(-1).to(dtype),
+                       lerp_table(T, level, spec, dtype), spec)
     return y.view(x.shape).to(x.dtype)
 
 
-def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
+def ditac_forward(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     """y for any x (computed in float32, or float64 for float64 x)."""
     cd = compute_dtype(x)
-    lt = lerp_table(T.to(cd), spec)
+    lt = lerp_table(table.T, table.level, spec, cd)
     if use_triton(x):
         return triton_forward(x, lt, spec)
     if use_cpu_kernels(x):
@@ -218,11 +339,11 @@ def ditac_forward(x: Tensor, T: Tensor, spec: DiTACSpec) -> Tensor:
     return out.view(x.shape)
 
 
-def ditac_backward(x: Tensor, grad_y: Tensor, T: Tensor, J: Tensor,
+def ditac_backward(x: Tensor, grad_y: Tensor, table: Table,
                    spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
-    """(grad_x, grad_θ) of the interpolated op."""
+    """(grad_x, grad_θ) of the interpolated op (``table`` with J)."""
     cd = compute_dtype(x)
-    lt = lerp_table(T.to(cd), spec)
+    lt, J = lerp_table(table.T, table.level, spec, cd), table.J
     if use_triton(x):
         if theta_reduction() == 'partials':
             return triton_backward_partials(x, grad_y, lt, J, spec)
@@ -259,9 +380,11 @@ def _same_layout(t: Tensor, like: Tensor) -> Tensor:
         like).copy_(t)
 
 
-def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor]:
-    """base and step as the kernels read them (float32, contiguous)."""
-    return lt.base.float().contiguous(), lt.step.float().contiguous()
+def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """base, step, first and refine as the kernels read them (float32,
+    contiguous)."""
+    return tuple(t.float().contiguous()
+                 for t in (lt.base, lt.step, lt.first, lt.refine))
 
 
 def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
@@ -287,7 +410,8 @@ def cpu_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
 
 def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
                spec: DiTACSpec) -> Tensor:
-    """dL/dθ from the bin histograms: x̃ = a + (b - a)((1-w)T_k + w T_k+1)."""
+    """dL/dθ from the sub-bin histograms:
+    x̃ = a + (b - a)((1 - w) T_j + w T_j+1), T_j at the table's points."""
     G = J.shape[0]
     h0 = hist[lt.offset:lt.offset + G - 1]
     h1 = hist_w[lt.offset:lt.offset + G - 1]
@@ -296,7 +420,7 @@ def theta_grad(hist: Tensor, hist_w: Tensor, J: Tensor, lt: LerpTable,
 
 
 # ---------------------------------------------------------------- Triton
-BLOCK = 1024
+BLOCK = 512
 HIST_COPIES = 64
 # Elements per program of the partials backward: each holds a
 # (PARTIAL_BLOCK, D_PAD) block of dT/dθ rows in registers.
@@ -320,15 +444,26 @@ def theta_reduction() -> str:
 if triton is not None:
 
     @triton.jit
-    def _locate_tl(x, base_ptr, step_ptr, a, scale, lo, hi, offset):
+    def _locate_tl(x, base_ptr, step_ptr, first_ptr, refine_ptr, exact_ptr,
+                   a, scale, lo, hi, offset):
+        # The grid bin in float32 (a neighbour's serves as well: the
+        # sub-bin clamp absorbs it); the weight in float64 from a and scale
+        # as float64 (exact_ptr: scalar arguments would enter as float32).
         s = (x - a) * scale
         k = tl.where(s == s, tl.floor(s), 0.0)
         k = tl.minimum(tl.maximum(k, lo), hi)
-        w = s - k
-        idx = k.to(tl.int32) + offset
+        desc = k.to(tl.int32) + offset
+        refine = tl.load(refine_ptr + desc)
+        first = tl.load(first_ptr + desc)
+        sd = (x.to(tl.float64) - tl.load(exact_ptr)) * tl.load(exact_ptr + 1)
+        q = (sd - k.to(tl.float64)) * refine.to(tl.float64)
+        sub = tl.where(q == q, tl.floor(q), 0.0)
+        sub = tl.minimum(tl.maximum(sub, 0.0), refine.to(tl.float64) - 1.0)
+        w = (q - sub).to(tl.float32)
+        idx = (first + sub.to(tl.float32)).to(tl.int32)
         step = tl.load(step_ptr + idx)
         warped = tl.load(base_ptr + idx) + w * step
-        return idx, w, warped, step
+        return idx, w, warped, step * refine
 
     @triton.jit
     def _multiplier_tl(x, warped, slope, VARIANT: tl.constexpr):
@@ -349,22 +484,24 @@ if triton is not None:
         return m, dm
 
     @triton.jit
-    def _ditac_fwd_kernel(x_ptr, y_ptr, base_ptr, step_ptr, n, a, scale,
-                          slope, lo, hi, offset, VARIANT: tl.constexpr,
+    def _ditac_fwd_kernel(x_ptr, y_ptr, base_ptr, step_ptr, first_ptr,
+                          refine_ptr, exact_ptr, n, a, scale, slope, lo, hi,
+                          offset, VARIANT: tl.constexpr,
                           BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, a, scale,
+        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, first_ptr,
+                                          refine_ptr, exact_ptr, a, scale,
                                           lo, hi, offset)
         m, dm = _multiplier_tl(x, warped, slope, VARIANT)
         tl.store(y_ptr + offs, (warped * m).to(y_ptr.dtype.element_ty),
                  mask=mask)
 
     @triton.jit
-    def _bwd_elements(x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, n, a, scale,
-                      slope, lo, hi, offset, VARIANT: tl.constexpr,
-                      BLOCK: tl.constexpr):
+    def _bwd_elements(x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, first_ptr,
+                      refine_ptr, exact_ptr, n, a, scale, slope, lo, hi,
+                      offset, VARIANT: tl.constexpr, BLOCK: tl.constexpr):
         # What both backward kernels do per element: grad_x, stored; returns
         # what the θ-reductions need (program, mask, bin, weight, g·m).
         pid = tl.program_id(0)
@@ -372,7 +509,8 @@ if triton is not None:
         mask = offs < n
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, a, scale,
+        idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, first_ptr,
+                                          refine_ptr, exact_ptr, a, scale,
                                           lo, hi, offset)
         m, dm = _multiplier_tl(x, warped, slope, VARIANT)
         e = g * m
@@ -382,27 +520,28 @@ if triton is not None:
 
     @triton.jit
     def _ditac_bwd_kernel(x_ptr, g_ptr, gx_ptr, hist_ptr, base_ptr,
-                          step_ptr, n, bins, a, scale, slope, lo, hi, offset,
+                          step_ptr, first_ptr, refine_ptr, exact_ptr, n, bins,
+                          a, scale, slope, lo, hi, offset,
                           VARIANT: tl.constexpr, COPIES: tl.constexpr,
                           BLOCK: tl.constexpr):
         pid, mask, idx, w, e = _bwd_elements(
-            x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, n, a, scale, slope, lo,
-            hi, offset, VARIANT, BLOCK)
+            x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, first_ptr, refine_ptr,
+            exact_ptr, n, a, scale, slope, lo, hi, offset, VARIANT, BLOCK)
         row = hist_ptr + ((pid % COPIES) * bins + idx) * 2
         tl.atomic_add(row, e, mask=mask)
         tl.atomic_add(row + 1, e * w, mask=mask)
 
     @triton.jit
     def _ditac_bwd_partial_kernel(x_ptr, g_ptr, gx_ptr, J_ptr, part_ptr,
-                                  base_ptr, step_ptr, n, G, d, a, scale,
-                                  slope, lo, hi, offset,
-                                  VARIANT: tl.constexpr, D_PAD: tl.constexpr,
-                                  BLOCK: tl.constexpr):
+                                  base_ptr, step_ptr, first_ptr, refine_ptr,
+                                  exact_ptr, n, G, d, a, scale, slope, lo, hi,
+                                  offset, VARIANT: tl.constexpr,
+                                  D_PAD: tl.constexpr, BLOCK: tl.constexpr):
         pid, mask, idx, w, e = _bwd_elements(
-            x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, n, a, scale, slope, lo,
-            hi, offset, VARIANT, BLOCK)
-        # Table row k of the bin; the identity bins outside the window
-        # (k = -1, G - 1) do not depend on θ.
+            x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, first_ptr, refine_ptr,
+            exact_ptr, n, a, scale, slope, lo, hi, offset, VARIANT, BLOCK)
+        # Table row k of the sub-bin (G: the table's points); the identity
+        # bins outside the window (k = -1, G - 1) do not depend on θ.
         k = idx - offset
         inside = mask & (k >= 0) & (k < G - 1)
         cols = tl.arange(0, D_PAD)
@@ -426,6 +565,13 @@ def _launch_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
             float(lt.lo), float(lt.hi), int(lt.offset))
 
 
+def _triton_tables(lt: LerpTable, spec: DiTACSpec) -> tuple:
+    """The tables, then a and scale as a float64 tensor."""
+    return (*_tables(lt), torch.tensor([spec.a, lt.scale],
+                                       dtype=torch.float64,
+                                       device=lt.base.device))
+
+
 def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
     """The fused Triton forward (CUDA, or CPU under TRITON_INTERPRET=1)."""
     xd = _dense(x)
@@ -433,7 +579,7 @@ def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
     n = xd.numel()
     if n:
         _ditac_fwd_kernel[(triton.cdiv(n, BLOCK), )](
-            xd, out, *_tables(lt), n, *_launch_args(lt, spec),
+            xd, out, *_triton_tables(lt, spec), n, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], BLOCK=BLOCK)
     return out
 
@@ -447,7 +593,7 @@ def triton_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
                        dtype=torch.float32)
     if n:
         _ditac_bwd_kernel[(triton.cdiv(n, BLOCK), )](
-            xd, g, grad_x, hist, *_tables(lt), n, bins,
+            xd, g, grad_x, hist, *_triton_tables(lt, spec), n, bins,
             *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], COPIES=HIST_COPIES,
             BLOCK=BLOCK)
@@ -467,8 +613,8 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
                            dtype=torch.float32)
     if n:
         _ditac_bwd_partial_kernel[(programs, )](
-            xd, g, grad_x, J.float().contiguous(), partials, *_tables(lt), n,
-            G, d, *_launch_args(lt, spec),
+            xd, g, grad_x, J.float().contiguous(), partials,
+            *_triton_tables(lt, spec), n, G, d, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], D_PAD=d_pad,
             BLOCK=PARTIAL_BLOCK)
     grad_theta = partials[:, :d].sum(0, dtype=torch.float64)
@@ -476,7 +622,8 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
 
 
 class DiTACFunction(torch.autograd.Function):
-    """y = DiTAC(x; θ) from precomputed tables T (G,) and J = dT/dθ (G, d).
+    """y = DiTAC(x; θ) from a precomputed :class:`Table` (T, J = dT/dθ,
+    level).
 
     The backward is the fused one; when autograd records it
     (``create_graph=True``: gradient penalties), it is the gradient of
@@ -487,25 +634,26 @@ class DiTACFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
-                spec: DiTACSpec) -> Tensor:
-        ctx.save_for_backward(x, theta, T, J)
+                level: Tensor, spec: DiTACSpec) -> Tensor:
+        ctx.save_for_backward(x, theta, T, J, level)
         ctx.spec = spec
-        return ditac_forward(x, T, spec)
+        return ditac_forward(x, Table(T, J, level), spec)
 
     @staticmethod
     def backward(ctx, grad_y: Tensor):
-        x, theta, T, J = ctx.saved_tensors
+        x, theta, T, J, level = ctx.saved_tensors
         if torch.is_grad_enabled():
             grad_x, grad_theta = differentiable_backward(
-                functools.partial(ditac_reference, size=T.numel(),
+                functools.partial(ditac_reference, level=level,
                                   spec=ctx.spec), (x, theta), grad_y,
                 ctx.needs_input_grad[:2])
-            return grad_x, grad_theta, None, None, None
-        grad_x, grad_theta = ditac_backward(x, grad_y, T, J, ctx.spec)
-        return grad_x, grad_theta.to(theta.dtype), None, None, None
+            return grad_x, grad_theta, None, None, None, None
+        grad_x, grad_theta = ditac_backward(x, grad_y, Table(T, J, level),
+                                            ctx.spec)
+        return grad_x, grad_theta.to(theta.dtype), None, None, None, None
 
 
-def apply_ditac(x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
+def apply_ditac(x: Tensor, theta: Tensor, table: Table,
                 spec: DiTACSpec) -> Tensor:
-    """Apply the DiTAC op (autograd-aware in x and θ)."""
-    return DiTACFunction.apply(x, theta, T, J, spec)
+    """Apply the DiTAC op (autograd-aware in x and θ; ``table`` with J)."""
+    return DiTACFunction.apply(x, theta, table.T, table.J, table.level, spec)

@@ -18,30 +18,57 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
 enum Variant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 
-// x̃ = base[k] + w * step[k], k = clamp(floor(s), lo, hi) + offset,
-// w = s - clamp(floor(s), lo, hi), s = (x - a) * scale.
+// The table of mmact/ops/ditac.py (LerpTable): s = (x - a) * scale, grid
+// bin k = clamp(floor(s), lo, hi) + offset, q = (s - k + offset) *
+// refine[k], sub-bin j = first[k] + clamp(floor(q), 0, refine[k] - 1),
+// w = q - (j - first[k]), x̃ = base[j] + w * step[j].
 struct Lerp {
   const float* base;
   const float* step;
-  float a, scale, lo, hi;
+  const float* first;
+  const float* refine;
+  double a, scale;
+  float af, scalef, lo, hi;
   int32_t offset;
 };
 
 struct Located {
-  Vec w, warped, step;
-  at::vec::Vectorized<int32_t> idx;
+  Vec w, warped, rate;  // rate = dx̃/ds
+  VecI idx;
 };
 
+inline Vec gather(const float* table, const VecI& idx) {
+  return at::vec::gather<sizeof(float)>(table, idx);
+}
+
+inline VecD sub_bin(const VecD& x, const VecD& k, const VecD& refine,
+                    const Lerp& t, VecD& w) {
+  const VecD q = ((x - VecD(t.a)) * VecD(t.scale) - k) * refine;
+  const VecD sub = at::vec::clamp(VecD::blendv(VecD(0.), q.floor(), q == q),
+                                  VecD(0.), refine - VecD(1.));
+  w = q - sub;
+  return sub;
+}
+
+// The grid bin in float32 (a neighbour's serves as well: the sub-bin clamp
+// absorbs it); the weight in float64, so that float32 rounding of s does
+// not move x̃ where T is steep.
 inline void locate(const Vec& x, const Lerp& t, Located& out) {
-  const Vec s = (x - Vec(t.a)) * Vec(t.scale);
+  const Vec s = (x - Vec(t.af)) * Vec(t.scalef);
   Vec k = Vec::blendv(Vec(0.f), s.floor(), s == s);  // NaN: any bin
   k = at::vec::clamp(k, Vec(t.lo), Vec(t.hi));
-  out.w = s - k;
-  out.idx = at::vec::convert_to_int_of_same_size(k) +
-            at::vec::Vectorized<int32_t>(t.offset);
-  out.step = at::vec::gather<sizeof(float)>(t.step, out.idx);
-  out.warped = at::vec::fmadd(
-      out.w, out.step, at::vec::gather<sizeof(float)>(t.base, out.idx));
+  const VecI desc = at::vec::convert_to_int_of_same_size(k) + VecI(t.offset);
+  const Vec refine = gather(t.refine, desc);
+  const Wide xw = widen(x), kw = widen(k), rw = widen(refine);
+  VecD w_lo, w_hi;
+  const VecD sub_lo = sub_bin(xw.lo, kw.lo, rw.lo, t, w_lo);
+  const VecD sub_hi = sub_bin(xw.hi, kw.hi, rw.hi, t, w_hi);
+  out.w = narrow(w_lo, w_hi);
+  out.idx = at::vec::convert_to_int_of_same_size(gather(t.first, desc) +
+                                                 narrow(sub_lo, sub_hi));
+  const Vec step = gather(t.step, out.idx);
+  out.warped = at::vec::fmadd(out.w, step, gather(t.base, out.idx));
+  out.rate = step * refine;
 }
 
 // Φ(x) and φ(x) sharing one exp: Φ from erfc(|x| / √2) ≈ t P(t) e^(-x²/2),
@@ -123,7 +150,7 @@ void backward_kernel(const float* x, const float* g, float* gx,
         locate(xv, t, loc);
         Vec dm;
         const Vec e = gv * multiplier<V>(xv, loc.warped, slope, &dm);
-        Vec d = loc.step * Vec(t.scale) * e;
+        Vec d = loc.rate * Vec(t.scalef) * e;
         if constexpr (kHasMultiplierGrad<V>) {
           d = at::vec::fmadd(loc.warped * dm, gv, d);
         }
@@ -156,25 +183,47 @@ void check_dense_float(const at::Tensor& t, const char* name) {
               " must be a dense float32 CPU tensor");
 }
 
-Lerp make_lerp(const at::Tensor& base, const at::Tensor& step, double a,
+Lerp make_lerp(const at::Tensor& base, const at::Tensor& step,
+               const at::Tensor& first, const at::Tensor& refine, double a,
                double scale, int64_t lo, int64_t hi, int64_t offset) {
-  check_dense_float(base, "base");
-  check_dense_float(step, "step");
-  TORCH_CHECK(base.numel() == step.numel() && lo + offset >= 0 &&
-                  hi + offset < base.numel(),
+  for (const auto& [t, name] : {std::pair{&base, "base"}, {&step, "step"},
+                                {&first, "first"}, {&refine, "refine"}}) {
+    TORCH_CHECK(t->is_contiguous(), "mmact::ditac: ", name,
+                " must be contiguous");
+    check_dense_float(*t, name);
+  }
+  TORCH_CHECK(base.numel() == step.numel() && first.numel() ==
+                  refine.numel() && lo + offset >= 0 &&
+                  hi + offset < first.numel(),
               "mmact::ditac: bins [lo, hi] + offset outside the table");
-  return {base.data_ptr<float>(),      step.data_ptr<float>(),
-          static_cast<float>(a),       static_cast<float>(scale),
-          static_cast<float>(lo),      static_cast<float>(hi),
+  // Every sub-bin a lookup can reach lies in base and step.
+  const float* f = first.data_ptr<float>();
+  const float* r = refine.data_ptr<float>();
+  for (int64_t k = lo + offset; k <= hi + offset; ++k) {
+    TORCH_CHECK(f[k] >= 0 && r[k] >= 1 && f[k] + r[k] <= base.numel(),
+                "mmact::ditac: sub-bins of bin ", k, " outside the table");
+  }
+  return {base.data_ptr<float>(),
+          step.data_ptr<float>(),
+          f,
+          r,
+          a,
+          scale,
+          static_cast<float>(a),
+          static_cast<float>(scale),
+          static_cast<float>(lo),
+          static_cast<float>(hi),
           static_cast<int32_t>(offset)};
 }
 
 at::Tensor ditac_forward(const at::Tensor& x, const at::Tensor& base,
-                         const at::Tensor& step, double a, double scale,
+                         const at::Tensor& step, const at::Tensor& first,
+                         const at::Tensor& refine, double a, double scale,
                          int64_t lo, int64_t hi, int64_t offset,
                          int64_t variant, double slope) {
   check_dense_float(x, "x");
-  const Lerp t = make_lerp(base, step, a, scale, lo, hi, offset);
+  const Lerp t = make_lerp(base, step, first, refine, a, scale, lo, hi,
+                           offset);
   at::Tensor y = at::empty_like(x);
   dispatch_variant(variant, [&](auto v) {
     forward_kernel<decltype(v)::value>(x.data_ptr<float>(),
@@ -186,13 +235,15 @@ at::Tensor ditac_forward(const at::Tensor& x, const at::Tensor& base,
 
 std::tuple<at::Tensor, at::Tensor> ditac_backward(
     const at::Tensor& x, const at::Tensor& grad, const at::Tensor& base,
-    const at::Tensor& step, double a, double scale, int64_t lo, int64_t hi,
-    int64_t offset, int64_t variant, double slope) {
+    const at::Tensor& step, const at::Tensor& first, const at::Tensor& refine,
+    double a, double scale, int64_t lo, int64_t hi, int64_t offset,
+    int64_t variant, double slope) {
   check_dense_float(x, "x");
   check_dense_float(grad, "grad");
   TORCH_CHECK(grad.sizes() == x.sizes() && grad.strides() == x.strides(),
               "mmact::ditac: grad and x differ in shape or layout");
-  const Lerp t = make_lerp(base, step, a, scale, lo, hi, offset);
+  const Lerp t = make_lerp(base, step, first, refine, a, scale, lo, hi,
+                           offset);
   const int64_t bins = base.numel();
   at::Tensor grad_x = at::empty_like(x);
   at::Tensor hist = at::zeros({at::get_num_threads(), bins, 2},
@@ -210,13 +261,13 @@ std::tuple<at::Tensor, at::Tensor> ditac_backward(
 
 TORCH_LIBRARY_FRAGMENT(mmact, m) {
   m.def(
-      "ditac_forward(Tensor x, Tensor base, Tensor step, float a, "
-      "float scale, int lo, int hi, int offset, int variant, float slope) "
-      "-> Tensor");
+      "ditac_forward(Tensor x, Tensor base, Tensor step, Tensor first, "
+      "Tensor refine, float a, float scale, int lo, int hi, int offset, "
+      "int variant, float slope) -> Tensor");
   m.def(
       "ditac_backward(Tensor x, Tensor grad, Tensor base, Tensor step, "
-      "float a, float scale, int lo, int hi, int offset, int variant, "
-      "float slope) -> (Tensor, Tensor)");
+      "Tensor first, Tensor refine, float a, float scale, int lo, int hi, "
+      "int offset, int variant, float slope) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mmact, CPU, m) {
