@@ -25,7 +25,10 @@ def cpu_extension() -> dict:
     # libtorch_cpu) in their AVX2 form; OpenMP for at::parallel_for.
     flags = ['-O3', '-mavx2', '-mfma', '-mf16c', '-fopenmp',
              '-DCPU_CAPABILITY=AVX2', '-DCPU_CAPABILITY_AVX2']
-    ext = CppExtension('mmact._C', sorted(glob.glob('mmact/ops/csrc/*.cpp')),
+    # The AVX-512 kernels last (csrc/avx512/ditac.cpp says why).
+    sources = sorted(glob.glob('mmact/ops/csrc/*.cpp')) + sorted(
+        glob.glob('mmact/ops/csrc/avx512/*.cpp'))
+    ext = CppExtension('mmact._C', sources,
                        extra_compile_args=flags, extra_link_args=['-fopenmp'])
     return dict(ext_modules=[ext], cmdclass={'build_ext': BuildExtension})
 

@@ -9,7 +9,8 @@ from mmact.functional import layeract as F_la
 from mmact.functional import pdelu as F_pdelu
 from mmact.modules import DiTAC
 from mmact.ops import ditac as op
-from mmact.ops._backend import CPU_KERNELS_BUILT, cpu_kernels
+from mmact.ops._backend import (CPU_KERNELS_BUILT, cpu_isa, cpu_kernels,
+                                vector_isa)
 from mmact.ops.layeract import layer_act
 
 pytestmark = pytest.mark.skipif(not CPU_KERNELS_BUILT,
@@ -150,9 +151,18 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(RuntimeError, match='x must be a dense float32'):
         torch.ops.mmact.ditac_forward(torch.zeros(3, dtype=torch.float64),
                                       *args)
-    args[9] = 9
+    args[7] = 9
     with pytest.raises(RuntimeError, match='unknown variant code 9'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), *args)
+    args[7] = 0
+    bad = args[1].clone()
+    bad[5] = (args[0].shape[0] - 1) * 16 + 2  # 4 sub-bins past the end
+    with pytest.raises(RuntimeError, match='sub-bins of bin 5 outside'):
+        torch.ops.mmact.ditac_forward(torch.zeros(3), args[0], bad,
+                                      *args[2:])
+    with pytest.raises(RuntimeError, match='pairs must be a contiguous'):
+        torch.ops.mmact.ditac_forward(torch.zeros(3), args[0].t(),
+                                      *args[1:])
     with pytest.raises(RuntimeError, match='one mean and rstd per row'):
         torch.ops.mmact.layeract_forward(torch.zeros(2, 3), torch.zeros(3),
                                          torch.zeros(3), 0)
@@ -399,3 +409,40 @@ def test_a_build_older_than_the_sources_is_not_used(monkeypatch):
     with pytest.warns(UserWarning, match='older than the sources .no '
                       'gone_op.*rebuild'):
         assert not _backend._load_cpu_kernels()
+
+
+@pytest.mark.skipif(not CPU_KERNELS_BUILT or cpu_isa() != 'avx512',
+                    reason='needs AVX-512')
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
+def test_ditac_avx512_and_avx2_kernels_agree(variant):
+    """Both compiled instruction sets: the same values and gradients (the
+    θ-histogram to float32 rounding of its per-thread sums)."""
+    table, spec = ditac_case(variant, 0.3)
+    x = torch.randn(70001) * 2
+    x[:4] = torch.tensor([float('nan'), float('inf'), -1e4, spec.b])
+    g = torch.randn_like(x)
+    results = {}
+    for isa in ('avx2', 'avx512'):
+        with vector_isa(isa):
+            assert cpu_isa() == isa
+            results[isa] = _run(x, g, float_table(table), spec, True)
+    (y2, gx2, gt2), (y5, gx5, gt5) = results['avx2'], results['avx512']
+    torch.testing.assert_close(y5, y2, equal_nan=True, atol=0, rtol=0)
+    # The gradient at ±inf or NaN is not a number either way; nor the
+    # θ-gradient with them: compare without.
+    torch.testing.assert_close(gx5[4:], gx2[4:], atol=0, rtol=0)
+    _, _, gt2 = _run(x[4:], g[4:], float_table(table), spec, True)
+    with vector_isa('avx512'):
+        _, _, gt5 = _run(x[4:], g[4:], float_table(table), spec, True)
+    torch.testing.assert_close(gt5, gt2, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.skipif(not CPU_KERNELS_BUILT, reason='mmact._C not built')
+def test_isa_switch_is_validated():
+    with pytest.raises(RuntimeError, match="isa must be 'avx2' or 'avx512'"):
+        with vector_isa('sse2'):
+            pass
+    if cpu_isa() != 'avx512':
+        with pytest.raises(RuntimeError, match='lacks AVX-512'):
+            with vector_isa('avx512'):
+                pass

@@ -12,7 +12,7 @@ py="$venv/bin/python"
 req="$root/requirements"
 stamp="$venv/.mmact-env"
 want=$(cat "$req"/*.txt "$root/tools/setup_env.sh" "$root/setup.py" \
-  "$root"/mmact/ops/csrc/* | sha256sum | cut -d' ' -f1)
+  $(find "$root/mmact/ops/csrc" -type f | sort) | sha256sum | cut -d' ' -f1)
 
 if [[ -x "$py" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
     && "$py" "$root/tools/check_env.py" --quiet; then

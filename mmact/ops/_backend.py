@@ -20,7 +20,7 @@ except ImportError:  # CPU-only installs: the PyTorch paths serve
 # lacks some.
 CPU_OPS = ('ditac_forward', 'ditac_backward', 'cpab_integrate',
            'layeract_forward', 'layeract_backward', 'acon_forward',
-           'acon_backward', 'pdelu_forward', 'pdelu_backward')
+           'acon_backward', 'pdelu_forward', 'pdelu_backward', 'cpu_isa')
 
 
 def _load_cpu_kernels() -> bool:
@@ -49,14 +49,12 @@ _cpu_kernels_on = CPU_KERNELS_BUILT and os.environ.get(
 if CPU_KERNELS_BUILT:
     # Shapes for tracing (torch.compile, meta tensors).
     @torch.library.register_fake('mmact::ditac_forward')
-    def _(x, base, step, first, refine, a, scale, lo, hi, offset, variant,
-          slope):
+    def _(x, pairs, desc, a, scale, lo, hi, offset, variant, slope):
         return torch.empty_like(x)
 
     @torch.library.register_fake('mmact::ditac_backward')
-    def _(x, grad, base, step, first, refine, a, scale, lo, hi, offset,
-          variant, slope):
-        return torch.empty_like(x), x.new_empty((base.numel(), 2),
+    def _(x, grad, pairs, desc, a, scale, lo, hi, offset, variant, slope):
+        return torch.empty_like(x), x.new_empty((pairs.shape[0], 2),
                                                 dtype=torch.float64)
 
     @torch.library.register_fake('mmact::cpab_integrate')
@@ -160,3 +158,24 @@ def cpu_kernels(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _cpu_kernels_on = previous
+
+
+def cpu_isa() -> Optional[str]:
+    """The instruction set the compiled CPU kernels run: ``'avx512'`` where
+    ATen's own kernels use AVX-512 (``torch.backends.cpu.
+    get_cpu_capability()``, lowered by ``ATEN_CPU_CAPABILITY``), else
+    ``'avx2'``; None without the kernels."""
+    return torch.ops.mmact.cpu_isa() if CPU_KERNELS_BUILT else None
+
+
+@contextlib.contextmanager
+def vector_isa(isa: str) -> Iterator[None]:
+    """Run the compiled CPU kernels in ``isa`` (``'avx2'`` or ``'avx512'``)
+    inside the block: tests and benchmarks compare the two."""
+    if not CPU_KERNELS_BUILT:
+        raise RuntimeError('mmact._C is not built')
+    previous = torch.ops.mmact.cpu_isa(isa)
+    try:
+        yield
+    finally:
+        torch.ops.mmact.cpu_isa(previous)

@@ -388,8 +388,12 @@ def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
 
 
 def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
-    return (*_tables(lt), float(spec.a), float(lt.scale), lt.lo, lt.hi,
-            lt.offset, VARIANT_CODES[spec.variant],
+    # The kernels' packing (csrc/ditac_kernels.h): (base, step) rows, and
+    # first * 16 + level per grid bin.
+    pairs = torch.stack([lt.base, lt.step], 1).float().contiguous()
+    desc = lt.first.long() * 16 + torch.log2(lt.refine).long()
+    return (pairs, desc.int().contiguous(), float(spec.a), float(lt.scale),
+            lt.lo, lt.hi, lt.offset, VARIANT_CODES[spec.variant],
             float(spec.negative_slope))
 
 

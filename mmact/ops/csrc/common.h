@@ -14,37 +14,8 @@
 namespace mmact {
 
 using Vec = at::vec::Vectorized<float>;
-using VecD = at::vec::Vectorized<double>;
 using VecI = at::vec::Vectorized<int32_t>;
 constexpr int64_t kLanes = Vec::size();
-
-// The lanes of a float vector as two double vectors (low half first), and
-// back.
-struct Wide {
-  VecD lo, hi;
-};
-
-inline Wide widen(const Vec& v) {
-#if defined(CPU_CAPABILITY_AVX512)
-  const __m512 f = v;
-  return {VecD(_mm512_cvtps_pd(_mm512_castps512_ps256(f))),
-          VecD(_mm512_cvtps_pd(_mm512_extractf32x8_ps(f, 1)))};
-#else
-  const __m256 f = v;
-  return {VecD(_mm256_cvtps_pd(_mm256_castps256_ps128(f))),
-          VecD(_mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)))};
-#endif
-}
-
-inline Vec narrow(const VecD& lo, const VecD& hi) {
-#if defined(CPU_CAPABILITY_AVX512)
-  return Vec(_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)),
-                                _mm512_cvtpd_ps(hi), 1));
-#else
-  return Vec(_mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)),
-                                  _mm256_cvtpd_ps(hi), 1));
-#endif
-}
 constexpr int64_t kGrain = 1 << 15;
 
 // Calls body(i, count) for each group of up to kLanes elements; the last
