@@ -22,9 +22,12 @@ def cpu_extension() -> dict:
     if platform.machine() not in ('x86_64', 'AMD64'):
         return {}
     # ATen's 8-lane float vectors (erf, exp from the Sleef inside
-    # libtorch_cpu) in their AVX2 form; OpenMP for at::parallel_for.
+    # libtorch_cpu) in their AVX2 form; OpenMP for at::parallel_for. No
+    # implicit FMA contraction: the DiTAC lookup rounds x * scale exactly
+    # as ops/ditac.py does (explicit fmadd calls stay fused).
     flags = ['-O3', '-mavx2', '-mfma', '-mf16c', '-fopenmp',
-             '-DCPU_CAPABILITY=AVX2', '-DCPU_CAPABILITY_AVX2']
+             '-ffp-contract=off', '-DCPU_CAPABILITY=AVX2',
+             '-DCPU_CAPABILITY_AVX2']
     # The AVX-512 kernels last (csrc/avx512/ditac.cpp says why).
     sources = sorted(glob.glob('mmact/ops/csrc/*.cpp')) + sorted(
         glob.glob('mmact/ops/csrc/avx512/*.cpp'))

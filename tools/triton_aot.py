@@ -32,7 +32,7 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
     for variant, dtype in itertools.product(range(4), DTYPES):
         tables = dict(base_ptr='*fp32', step_ptr='*fp32', first_ptr='*fp32',
                       refine_ptr='*fp32', exact_ptr='*fp64')
-        scalars = dict(a='fp32', scale='fp32', slope='fp32', lo='fp32',
+        scalars = dict(sc_hi='fp32', c_hi='fp32', slope='fp32', lo='fp32',
                        hi='fp32', offset='i32')
         yield (f'ditac_fwd[{dtype},variant={variant}]',
                ditac._ditac_fwd_kernel,
@@ -61,7 +61,7 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
     yield ('ditac_fwd[fp32,variant=0,n=i64]', ditac._ditac_fwd_kernel,
            dict(x_ptr='*fp32', y_ptr='*fp32', base_ptr='*fp32',
                 step_ptr='*fp32', first_ptr='*fp32', refine_ptr='*fp32',
-                exact_ptr='*fp64', n='i64', a='fp32', scale='fp32',
+                exact_ptr='*fp64', n='i64', sc_hi='fp32', c_hi='fp32',
                 slope='fp32', lo='fp32', hi='fp32', offset='i32',
                 VARIANT='constexpr', BLOCK='constexpr'),
            dict(VARIANT=0, BLOCK=ditac.BLOCK))

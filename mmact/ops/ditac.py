@@ -42,6 +42,7 @@ it is the path under ``torch.use_deterministic_algorithms(True)``.
 import functools
 import math
 import os
+import struct
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -226,11 +227,29 @@ def _floor(t: Tensor) -> Tensor:
     return torch.where(torch.isnan(t), 0.0, t).floor_()
 
 
+def grid_split(lt: LerpTable, spec: DiTACSpec) -> Tuple[float, float]:
+    """(sc_hi, c_hi): scale rounded to float32, and c = -a * scale rounded
+    to a grid coarse enough that c_hi - k is exact in float32 for every
+    grid bin k. float32 paths pick the grid bin of x as
+    floor(fl(fl(x * sc_hi) + c_hi)), the compiled kernels' choice."""
+    sc_hi = struct.unpack('f', struct.pack('f', lt.scale))[0]
+    c = -spec.a * lt.scale
+    unit = 2.0**(math.frexp(abs(c) + 2.0 * (lt.hi - lt.lo + 2))[1] - 24)
+    return sc_hi, round(c / unit) * unit
+
+
 def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
-    """(sub-bin j, weight w, x̃, dx̃/ds) for each x. Out of place where
-    autograd records it (the reference's graph)."""
+    """(sub-bin j, weight w, x̃, dx̃/ds) for each x. The grid bin from s in
+    the compute dtype (float32: as the kernels round it, so that all paths
+    pick the same segment next to an edge), s - k in float64. Out of place
+    where autograd records it (the reference's graph)."""
     s = (x.double() - spec.a) * lt.scale
-    k = _floor(s.detach()).clamp_(lt.lo, lt.hi)
+    if x.dtype == torch.float32:
+        sc_hi, c_hi = grid_split(lt, spec)
+        k = _floor(x.detach() * sc_hi + c_hi)
+    else:
+        k = _floor(s.detach())
+    k = k.clamp_(lt.lo, lt.hi).to(s.dtype)
     desc = (k + lt.offset).to(torch.int32)
     refine = lt.refine.index_select(0, desc).double()
     q = (s - k) * refine
@@ -449,11 +468,11 @@ if triton is not None:
 
     @triton.jit
     def _locate_tl(x, base_ptr, step_ptr, first_ptr, refine_ptr, exact_ptr,
-                   a, scale, lo, hi, offset):
-        # The grid bin in float32 (a neighbour's serves as well: the
-        # sub-bin clamp absorbs it); the weight in float64 from a and scale
-        # as float64 (exact_ptr: scalar arguments would enter as float32).
-        s = (x - a) * scale
+                   sc_hi, c_hi, lo, hi, offset):
+        # The grid bin as the CPU paths pick it (grid_split); s - k in
+        # float64 from a and scale as float64 (exact_ptr: scalar arguments
+        # would enter as float32).
+        s = x * sc_hi + c_hi
         k = tl.where(s == s, tl.floor(s), 0.0)
         k = tl.minimum(tl.maximum(k, lo), hi)
         desc = k.to(tl.int32) + offset
@@ -489,14 +508,14 @@ if triton is not None:
 
     @triton.jit
     def _ditac_fwd_kernel(x_ptr, y_ptr, base_ptr, step_ptr, first_ptr,
-                          refine_ptr, exact_ptr, n, a, scale, slope, lo, hi,
+                          refine_ptr, exact_ptr, n, sc_hi, c_hi, slope, lo, hi,
                           offset, VARIANT: tl.constexpr,
                           BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, first_ptr,
-                                          refine_ptr, exact_ptr, a, scale,
+                                          refine_ptr, exact_ptr, sc_hi, c_hi,
                                           lo, hi, offset)
         m, dm = _multiplier_tl(x, warped, slope, VARIANT)
         tl.store(y_ptr + offs, (warped * m).to(y_ptr.dtype.element_ty),
@@ -504,7 +523,7 @@ if triton is not None:
 
     @triton.jit
     def _bwd_elements(x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, first_ptr,
-                      refine_ptr, exact_ptr, n, a, scale, slope, lo, hi,
+                      refine_ptr, exact_ptr, n, sc_hi, c_hi, slope, lo, hi,
                       offset, VARIANT: tl.constexpr, BLOCK: tl.constexpr):
         # What both backward kernels do per element: grad_x, stored; returns
         # what the θ-reductions need (program, mask, bin, weight, g·m).
@@ -514,23 +533,24 @@ if triton is not None:
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         idx, w, warped, step = _locate_tl(x, base_ptr, step_ptr, first_ptr,
-                                          refine_ptr, exact_ptr, a, scale,
+                                          refine_ptr, exact_ptr, sc_hi, c_hi,
                                           lo, hi, offset)
         m, dm = _multiplier_tl(x, warped, slope, VARIANT)
         e = g * m
-        gx = step * scale * e + warped * dm * g
+        gx = step * sc_hi * e + warped * dm * g
         tl.store(gx_ptr + offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
         return pid, mask, idx, w, e
 
     @triton.jit
     def _ditac_bwd_kernel(x_ptr, g_ptr, gx_ptr, hist_ptr, base_ptr,
                           step_ptr, first_ptr, refine_ptr, exact_ptr, n, bins,
-                          a, scale, slope, lo, hi, offset,
+                          sc_hi, c_hi, slope, lo, hi, offset,
                           VARIANT: tl.constexpr, COPIES: tl.constexpr,
                           BLOCK: tl.constexpr):
         pid, mask, idx, w, e = _bwd_elements(
             x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, first_ptr, refine_ptr,
-            exact_ptr, n, a, scale, slope, lo, hi, offset, VARIANT, BLOCK)
+            exact_ptr, n, sc_hi, c_hi, slope, lo, hi, offset, VARIANT,
+            BLOCK)
         row = hist_ptr + ((pid % COPIES) * bins + idx) * 2
         tl.atomic_add(row, e, mask=mask)
         tl.atomic_add(row + 1, e * w, mask=mask)
@@ -538,12 +558,13 @@ if triton is not None:
     @triton.jit
     def _ditac_bwd_partial_kernel(x_ptr, g_ptr, gx_ptr, J_ptr, part_ptr,
                                   base_ptr, step_ptr, first_ptr, refine_ptr,
-                                  exact_ptr, n, G, d, a, scale, slope, lo, hi,
-                                  offset, VARIANT: tl.constexpr,
+                                  exact_ptr, n, G, d, sc_hi, c_hi, slope, lo,
+                                  hi, offset, VARIANT: tl.constexpr,
                                   D_PAD: tl.constexpr, BLOCK: tl.constexpr):
         pid, mask, idx, w, e = _bwd_elements(
             x_ptr, g_ptr, gx_ptr, base_ptr, step_ptr, first_ptr, refine_ptr,
-            exact_ptr, n, a, scale, slope, lo, hi, offset, VARIANT, BLOCK)
+            exact_ptr, n, sc_hi, c_hi, slope, lo, hi, offset, VARIANT,
+            BLOCK)
         # Table row k of the sub-bin (G: the table's points); the identity
         # bins outside the window (k = -1, G - 1) do not depend on θ.
         k = idx - offset
@@ -565,8 +586,8 @@ def _backward_buffers(x: Tensor, grad_y: Tensor
 
 
 def _launch_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
-    return (float(spec.a), float(lt.scale), float(spec.negative_slope),
-            float(lt.lo), float(lt.hi), int(lt.offset))
+    return (*grid_split(lt, spec), float(spec.negative_slope), float(lt.lo),
+            float(lt.hi), int(lt.offset))
 
 
 def _triton_tables(lt: LerpTable, spec: DiTACSpec) -> tuple:

@@ -103,18 +103,15 @@ inline void locate(const Vec& x, const Lerp& t, Located& out) {
   Vec small = at::vec::fmadd(
       x, Vec(t.sc_lo), at::vec::fmsub(x, Vec(t.sc_hi), p) + Vec(t.c_lo));
   small = Vec::blendv(Vec(0.f), small, (x - x) == Vec(0.f));  // ±inf, NaN
-  Vec k = at::vec::clamp(floor_or_zero(p + Vec(t.c_hi)), Vec(t.lo), Vec(t.hi));
-  Vec s_k = (p + (Vec(t.c_hi) - k)) + small;
-  // k from the rounded s may be off by one next to a bin edge: the bin of
-  // the exact s, as the float64 paths pick it.
+  // The grid bin from s rounded to float32: next to a bin edge it may be
+  // the neighbour's (s - k a hair outside [0, 1), absorbed by the sub-bin
+  // clamp); ops/ditac.py picks it the same way.
+  const Vec k =
+      at::vec::clamp(floor_or_zero(p + Vec(t.c_hi)), Vec(t.lo), Vec(t.hi));
+  const Vec s_k = (p + (Vec(t.c_hi) - k)) + small;
   const Vec one(1.f);
-  const Vec moved = at::vec::clamp(
-      k + (one & (s_k >= one)) - (one & (s_k < Vec(0.f))), Vec(t.lo),
-      Vec(t.hi));
-  s_k = s_k - (moved - k);
   Vec first, refine;
-  descriptors(t.desc,
-              at::vec::convert_to_int_of_same_size(moved) + VecI(t.offset),
+  descriptors(t.desc, at::vec::convert_to_int_of_same_size(k) + VecI(t.offset),
               first, refine);
   const Vec q = s_k * refine;
   const Vec sub = at::vec::clamp(floor_or_zero(q), Vec(0.f), refine - one);
