@@ -452,3 +452,20 @@ def test_isa_switch_is_validated():
         with pytest.raises(RuntimeError, match='lacks AVX-512'):
             with vector_isa('avx512'):
                 pass
+
+
+@pytest.mark.parametrize('shape', [(16, 262144), (1, 70001), (5, 7), (3, 1),
+                                   (2, 0)])
+@pytest.mark.parametrize('unbiased', [True, False])
+def test_layeract_statistics_match_float64(shape, unbiased):
+    """Mean and 1/sqrt(var + α) per row against torch.var_mean in float64:
+    long rows over many column blocks, a batch of one, short rows, one
+    column (unbiased: NaN, as torch), none."""
+    x = torch.randn(shape) * 3 + 10  # an offset: cancellation shows
+    mean, rstd = torch.ops.mmact.layeract_statistics(x, 1e-5, unbiased)
+    ref_mean, ref_rstd = (t.view(-1) for t in F_la.statistics(
+        x.double(), 1e-5, unbiased))
+    torch.testing.assert_close(mean.double(), ref_mean, equal_nan=True,
+                               atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(rstd.double(), ref_rstd, equal_nan=True,
+                               atol=0, rtol=1e-6)

@@ -19,8 +19,9 @@ except ImportError:  # CPU-only installs: the PyTorch paths serve
 # What mmact._C registers (csrc/*.cpp); a build older than the sources
 # lacks some.
 CPU_OPS = ('ditac_forward', 'ditac_backward', 'cpab_integrate',
-           'layeract_forward', 'layeract_backward', 'acon_forward',
-           'acon_backward', 'pdelu_forward', 'pdelu_backward', 'cpu_isa')
+           'layeract_statistics', 'layeract_forward', 'layeract_backward',
+           'acon_forward', 'acon_backward', 'pdelu_forward',
+           'pdelu_backward', 'cpu_isa')
 
 
 def _load_cpu_kernels() -> bool:
@@ -82,6 +83,11 @@ if CPU_KERNELS_BUILT:
     def _(x, grad, alpha, t, elu, channels_inner):
         return torch.empty_like(x), x.new_empty(
             (x.shape[0], alpha.shape[1], 1), dtype=torch.float64)
+
+    @torch.library.register_fake('mmact::layeract_statistics')
+    def _(rows, alpha, unbiased):
+        stat = rows.new_empty(rows.shape[0])
+        return stat, torch.empty_like(stat)
 
     @torch.library.register_fake('mmact::layeract_forward')
     def _(rows, mean, rstd, kind):

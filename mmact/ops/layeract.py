@@ -9,9 +9,9 @@ D - 1 (unbiased variance),
     dL/dy = g·s(n) + r·(q - mean(q) - n·Σ(q·n) / c).
 
 CPU tensors use the compiled kernels of ``csrc/layeract.cpp`` when
-``mmact._C`` is built (the same two passes as below, AVX2 lanes, rows split
-into column blocks across threads), else these torch ops; float64 always
-takes the torch ops. CUDA tensors use Triton kernels: the forward is
+``mmact._C`` is built (the statistics in one read per column block; the
+same two passes as below; AVX2 lanes, rows split into column blocks across
+threads), else these torch ops; float64 always takes the torch ops. CUDA tensors use Triton kernels: the forward is
 torch's fused var_mean reduction plus one element-wise kernel; the backward
 is one kernel that reduces Σq and Σq·n per row (atomics over the row's
 blocks; per-block partials under torch.use_deterministic_algorithms) and
@@ -142,7 +142,11 @@ class LayerActFunction(torch.autograd.Function):
                 per_token: bool) -> Tensor:
         rows = F_la.rows(x, per_token)
         r = _compute(rows)
-        mean, rstd = F_la.statistics(r, alpha, unbiased)
+        if use_cpu_kernels(x):
+            mean, rstd = (t.view(-1, 1) for t in torch.ops.mmact.
+                          layeract_statistics(r.contiguous(), alpha, unbiased))
+        else:
+            mean, rstd = F_la.statistics(r, alpha, unbiased)
         if use_triton(x):
             out = triton_forward(rows.contiguous(), mean, rstd, kind)
         elif use_cpu_kernels(x):
