@@ -374,17 +374,17 @@ def test_acon_kernel_specials_low_precision_and_empty():
 def test_acon_ops_pass_opcheck_and_check_arguments():
     x, g = torch.randn(2, 3, 20), torch.randn(2, 3, 20)
     p = [torch.rand(2, 3) for _ in range(3)]
+    torch.library.opcheck(torch.ops.mmact.acon_forward, (x, *p, False))
     torch.library.opcheck(torch.ops.mmact.acon_forward,
-                          (torch.randn(2, 3, 4, 5), *[q.view(2, 3, 1, 1)
-                                                      for q in p]))
+                          (x, *[torch.rand(2, 20) for _ in range(3)], True))
     torch.library.opcheck(torch.ops.mmact.acon_backward, (x, g, *p, False))
     torch.library.opcheck(torch.ops.mmact.acon_backward,
                           (x, g, *[torch.rand(2, 20) for _ in range(3)],
                            True))
     with pytest.raises(RuntimeError, match=r'parameters must be \(N, C\)'):
         torch.ops.mmact.acon_backward(x, g, *p, True)
-    with pytest.raises(RuntimeError, match='beta must be a float32 CPU'):
-        torch.ops.mmact.acon_forward(x, *p[:2], p[2].double())
+    with pytest.raises(RuntimeError, match='parameters must be a contig'):
+        torch.ops.mmact.acon_forward(x, *p[:2], p[2].double(), False)
 
 
 @pytest.mark.parametrize('cfg', [dict(type='AconC', num_channels=8),

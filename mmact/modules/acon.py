@@ -125,8 +125,10 @@ class MetaAconC(_Acon):
                 'num_channels=')
         last = self.channel_dim == CHANNELS_LAST
         xc = x.movedim(-1, 1) if last else x
-        s = xc.mean(dim=tuple(range(2, xc.ndim)), keepdim=True) \
-            if xc.ndim > 2 else xc[..., None]
+        # sum * (1 / N), not mean: the mean's backward divides a full-size
+        # expanded gradient (a pass over x's size); the sum's stays a view.
+        s = xc.sum(dim=tuple(range(2, xc.ndim)), keepdim=True) * (
+            1.0 / xc[0, 0].numel()) if xc.ndim > 2 else xc[..., None]
         s = s.reshape(s.shape[0], s.shape[1], 1, 1).to(self.fc1.weight.dtype)
         beta = torch.sigmoid(self.norm2(self.fc2(self.norm1(self.fc1(s)))))
         beta = beta.reshape(beta.shape[0], beta.shape[1],

@@ -64,10 +64,8 @@ if CPU_KERNELS_BUILT:
                 u.new_empty((u.numel() if with_grad else 0, B.shape[1])))
 
     @torch.library.register_fake('mmact::acon_forward')
-    def _(x, p1, p2, beta):
-        shape = torch.broadcast_shapes(x.shape, p1.shape, p2.shape,
-                                       beta.shape)
-        return torch.empty(shape, dtype=x.dtype, device=x.device)
+    def _(x, p1, p2, beta, channels_inner):
+        return torch.empty_like(x)
 
     @torch.library.register_fake('mmact::acon_backward')
     def _(x, grad, p1, p2, beta, channels_inner):

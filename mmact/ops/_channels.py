@@ -128,6 +128,19 @@ def triton_grid(lay: Layout) -> Tuple[int, int, int]:
     return n, triton.cdiv(m, BLOCK_M), triton.cdiv(k, BLOCK_K)
 
 
+def fused_forward(kernel: Callable, x: Tensor,
+                  params: List[Tensor]) -> Optional[Tensor]:
+    """``kernel(x_view, *params_nc, channels_inner)`` (a CPU op) over x's
+    (N, M, K) view, the result in x's shape (float32); None for layouts the
+    kernels do not take."""
+    lay = layout(x, params)
+    if lay is None:
+        return None
+    y = kernel(as_view(x, lay), *params_nc(params, lay, x.dim()),
+               lay.channels_inner)
+    return from_view(y, x, lay)
+
+
 def triton_forward(kernel, x: Tensor, params: List[Tensor], *scalars,
                    **constexprs) -> Optional[Tensor]:
     """``kernel(x_view, y_view, *params_nc, M, K, *scalars, INNER, ...)``

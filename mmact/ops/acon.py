@@ -12,8 +12,8 @@ come from plain autograd on the formula instead, so they are differentiable
 again (gradient penalties).
 
 CPU float tensors use the compiled kernels of ``csrc/acon.cpp`` when
-``mmact._C`` is built: the forward in one pass for any layout; the backward
-in one pass that also sums the parameter gradients per sample and channel
+``mmact._C`` is built: the forward in one pass; the backward in one pass
+that also sums the parameter gradients per sample and channel
 (:mod:`mmact.ops._channels`), when the parameters vary along at most one
 non-batch dimension of x — NCHW, channels-last, (B, L, C) tokens; other
 cases, and float64 (the reference), use these torch ops. CUDA tensors in
@@ -98,10 +98,10 @@ class AconCFunction(torch.autograd.Function):
         dtype = torch.promote_types(
             torch.promote_types(x.dtype, p1.dtype),
             torch.promote_types(p2.dtype, beta.dtype))
-        if use_cpu_kernels(x):
-            return torch.ops.mmact.acon_forward(
-                x.float(), p1.float(), p2.float(), beta.float()).to(dtype)
-        y = triton_forward(x, p1, p2, beta) if use_triton(x) else None
+        params = [p1, p2, beta]
+        y = ch.fused_forward(torch.ops.mmact.acon_forward, x, params) \
+            if use_cpu_kernels(x) else triton_forward(x, *params) \
+            if use_triton(x) else None
         return F_acon.acon_c(x, p1, p2, beta) if y is None else y.to(dtype)
 
     @staticmethod

@@ -2,16 +2,13 @@
 // z = β d x, σ = σ(z) and h = σ + z σ(1 - σ): y = d x σ + p2 x,
 // dy/dx = p2 + d h, dy/dp1 = x h, dy/dp2 = x (1 - h),
 // dy/dβ = (d x)² σ(1 - σ).
-// Forward: one TensorIterator pass (parameters broadcast, any layout).
-// Backward: channel_backward (channel_reduce.h) with the sums g x h, g x and
+// Both over x viewed as (N, M, K) with (N, C) parameters (channel_reduce.h):
+// the forward one pass; the backward one pass with the sums g x h, g x and
 // g (d x)² σ(1 - σ) per sample and channel.
 #include <ATen/ATen.h>
-#include <ATen/TensorIterator.h>
-#include <ATen/native/cpu/Loops.h>
 #include <torch/library.h>
 
 #include <array>
-#include <cmath>
 #include <tuple>
 
 #include "channel_reduce.h"
@@ -20,36 +17,19 @@
 namespace mmact {
 namespace {
 
-inline float sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
 inline Vec sigmoid(const Vec& z) {
   return Vec(1.f) / (Vec(1.f) + z.neg().exp());
 }
 
 at::Tensor acon_forward(const at::Tensor& x, const at::Tensor& p1,
-                        const at::Tensor& p2, const at::Tensor& beta) {
-  check_cpu(x, "acon", "x", at::kFloat);
-  check_cpu(p1, "acon", "p1", at::kFloat);
-  check_cpu(p2, "acon", "p2", at::kFloat);
-  check_cpu(beta, "acon", "beta", at::kFloat);
-  at::Tensor y;
-  auto iter = at::TensorIteratorConfig()
-                  .add_output(y)
-                  .add_const_input(x)
-                  .add_const_input(p1)
-                  .add_const_input(p2)
-                  .add_const_input(beta)
-                  .build();
-  at::native::cpu_kernel_vec(
-      iter,
-      [](float v, float a, float b, float c) -> float {
-        const float dx = (a - b) * v;
-        return dx * sigmoid(c * dx) + b * v;
-      },
-      [](Vec v, Vec a, Vec b, Vec c) -> Vec {
-        const Vec dx = (a - b) * v;
-        return at::vec::fmadd(dx, sigmoid(c * dx), b * v);
+                        const at::Tensor& p2, const at::Tensor& beta,
+                        bool channels_inner) {
+  return channel_forward<3>(
+      "acon", x, {p1, p2, beta}, channels_inner,
+      [](const Vec& v, const std::array<Vec, 3>& p) {
+        const Vec dx = (p[0] - p[1]) * v;
+        return at::vec::fmadd(dx, sigmoid(p[2] * dx), p[1] * v);
       });
-  return iter.output();
 }
 
 std::tuple<at::Tensor, at::Tensor> acon_backward(
@@ -74,7 +54,9 @@ std::tuple<at::Tensor, at::Tensor> acon_backward(
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(mmact, m) {
-  m.def("acon_forward(Tensor x, Tensor p1, Tensor p2, Tensor beta) -> Tensor");
+  m.def(
+      "acon_forward(Tensor x, Tensor p1, Tensor p2, Tensor beta, "
+      "bool channels_inner) -> Tensor");
   m.def(
       "acon_backward(Tensor x, Tensor grad, Tensor p1, Tensor p2, Tensor beta,"
       " bool channels_inner) -> (Tensor, Tensor)");

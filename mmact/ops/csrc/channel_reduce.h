@@ -28,6 +28,55 @@ inline int64_t rows_of(int64_t elements, int64_t k) {
   return std::max<int64_t>(1, elements / std::max<int64_t>(k, 1));
 }
 
+// The (N, C) parameters of channel_forward / channel_backward: checked
+// against x viewed as (N, M, K).
+template <size_t P>
+std::array<const float*, P> channel_params(
+    const char* name, const at::Tensor& x,
+    const std::array<at::Tensor, P>& params, bool channels_inner) {
+  const int64_t N = x.size(0);
+  const int64_t C = channels_inner ? x.size(2) : x.size(1);
+  std::array<const float*, P> p;
+  for (size_t j = 0; j < P; ++j) {
+    check_cpu(params[j], name, "parameters", at::kFloat, 2);
+    TORCH_CHECK(params[j].size(0) == N && params[j].size(1) == C,
+                "mmact::", name, ": parameters must be (N, C) = (", N, ", ",
+                C, "), got ", params[j].sizes());
+    p[j] = params[j].template data_ptr<float>();
+  }
+  return p;
+}
+
+// y = op(x, params) on lanes over x viewed as (N, M, K): the parameters of
+// a row broadcast (channel outer) or loaded along it (channel inner).
+template <size_t P, typename Op>
+at::Tensor channel_forward(const char* name, const at::Tensor& x,
+                           const std::array<at::Tensor, P>& params,
+                           bool channels_inner, const Op& op) {
+  check_cpu(x, name, "x", at::kFloat, 3);
+  const auto p = channel_params(name, x, params, channels_inner);
+  const int64_t M = x.size(1), K = x.size(2);
+  const float* xp = x.data_ptr<float>();
+  at::Tensor y = at::empty_like(x);
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, x.size(0) * M, rows_of(kGrain, K), [&](int64_t r0,
+                                                             int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      std::array<Vec, P> pv;
+      for (size_t j = 0; j < P; ++j) pv[j] = Vec(p[j][r]);
+      const float* pr[P];
+      for (size_t j = 0; j < P; ++j) pr[j] = p[j] + (r / M) * K;
+      for_each_vec(0, K, [&](int64_t k, int64_t count) {
+        if (channels_inner) {
+          for (size_t j = 0; j < P; ++j) pv[j] = load(pr[j] + k, count);
+        }
+        store(op(load(xp + r * K + k, count), pv), yp + r * K + k, count);
+      });
+    }
+  });
+  return y;
+}
+
 // op(x, g, params, grad_x, terms) on lanes; zero-filled lanes of a partial
 // group (x = g = 0, parameters 0) must give zero terms.
 template <size_t P, size_t S, typename Op>
@@ -42,14 +91,7 @@ std::tuple<at::Tensor, at::Tensor> channel_backward(
               x.sizes());
   const int64_t N = x.size(0), M = x.size(1), K = x.size(2);
   const int64_t C = channels_inner ? K : M;
-  std::array<const float*, P> p;
-  for (size_t j = 0; j < P; ++j) {
-    check_cpu(params[j], name, "parameters", at::kFloat, 2);
-    TORCH_CHECK(params[j].size(0) == N && params[j].size(1) == C,
-                "mmact::", name, ": parameters must be (N, C) = (", N, ", ",
-                C, "), got ", params[j].sizes());
-    p[j] = params[j].template data_ptr<float>();
-  }
+  const auto p = channel_params(name, x, params, channels_inner);
   const float* xp = x.data_ptr<float>();
   const float* gp = grad.data_ptr<float>();
   at::Tensor grad_x = at::empty_like(x);
