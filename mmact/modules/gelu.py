@@ -1,7 +1,9 @@
 """GELU approximations (the exact GELU is mmcv's ``GELU``)."""
 from torch import Tensor
 
-from ..functional import gelu_tanh, quick_gelu
+from ..functional import gelu_tanh
+from ..functional.elementwise import QUICK_GELU_SCALE
+from ..ops.acon import swish
 from ..registry import register_activation
 from .base import InplaceActivation
 
@@ -29,4 +31,4 @@ class QuickGELU(InplaceActivation):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return quick_gelu(x)
+        return swish(x, QUICK_GELU_SCALE)

@@ -3,7 +3,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from ..functional import swish
+from ..ops.acon import swish
 from ..registry import register_activation
 from ..utils import check_real
 from .channelwise import ChannelwiseActivation

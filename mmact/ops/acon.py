@@ -20,7 +20,7 @@ cases, and float64 (the reference), use these torch ops. CUDA tensors in
 those layouts run the Triton kernels below: the forward in one pass, the
 backward in one pass writing grad_x and per-channel partial sums.
 """
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -144,3 +144,12 @@ def acon_c(x: Tensor, p1: Tensor, p2: Tensor, beta: Tensor) -> Tensor:
     if exporting():
         return F_acon.acon_c(x, p1, p2, beta)
     return AconCFunction.apply(x, p1, p2, beta)
+
+
+def swish(x: Tensor, beta: Union[float, Tensor]) -> Tensor:
+    """x σ(β x) as ACON-C with p1 = 1, p2 = 0: the same fused kernels,
+    saving only x (β a number, or a tensor broadcastable against x)."""
+    one = x.new_ones(())
+    if not isinstance(beta, Tensor):
+        beta = one * beta
+    return acon_c(x, one, one * 0, beta)
