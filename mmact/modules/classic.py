@@ -7,6 +7,7 @@ tensor (``inplace=False`` is always honoured).
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.mish import mish
 from ..registry import register_activation
 from .base import InplaceActivation
 from ..utils import check_positive
@@ -78,4 +79,4 @@ class Mish(InplaceActivation):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.mish(x, inplace=self.inplace)
+        return mish(x, inplace=self.inplace)

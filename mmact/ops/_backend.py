@@ -21,7 +21,7 @@ except ImportError:  # CPU-only installs: the PyTorch paths serve
 CPU_OPS = ('ditac_forward', 'ditac_backward', 'cpab_integrate',
            'layeract_statistics', 'layeract_forward', 'layeract_backward',
            'acon_forward', 'acon_backward', 'pdelu_forward',
-           'pdelu_backward', 'cpu_isa')
+           'pdelu_backward', 'mish_forward', 'mish_backward', 'cpu_isa')
 
 
 def _load_cpu_kernels() -> bool:
@@ -81,6 +81,14 @@ if CPU_KERNELS_BUILT:
     def _(x, grad, alpha, t, elu, channels_inner):
         return torch.empty_like(x), x.new_empty(
             (x.shape[0], alpha.shape[1], 1), dtype=torch.float64)
+
+    @torch.library.register_fake('mmact::mish_forward')
+    def _(x):
+        return torch.empty_like(x)
+
+    @torch.library.register_fake('mmact::mish_backward')
+    def _(x, grad):
+        return torch.empty_like(x)
 
     @torch.library.register_fake('mmact::layeract_statistics')
     def _(rows, alpha, unbiased):
