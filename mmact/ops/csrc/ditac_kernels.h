@@ -94,8 +94,25 @@ inline void pairs_at(const float* pairs, const VecI& idx, Vec& base,
 #endif
 }
 
-inline Vec floor_or_zero(const Vec& v) {  // NaN -> 0
-  return Vec::blendv(Vec(0.f), v.floor(), v == v);
+// min(max(v, lo), hi), NaN -> lo: x86 max returns its second operand
+// when the first is NaN.
+inline Vec clamp_nan_low(const Vec& v, const Vec& lo, const Vec& hi) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return Vec(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+#else
+  return Vec(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+#endif
+}
+
+// 1 / d to float32 precision: the hardware estimate and one Newton step
+// (a fraction of a division's time).
+inline Vec reciprocal(const Vec& d) {
+#if defined(CPU_CAPABILITY_AVX512)
+  const Vec r(_mm512_rcp14_ps(d));
+#else
+  const Vec r(_mm256_rcp_ps(d));
+#endif
+  return r * at::vec::fnmadd(d, r, Vec(2.f));
 }
 
 inline void locate(const Vec& x, const Lerp& t, Located& out) {
@@ -107,14 +124,14 @@ inline void locate(const Vec& x, const Lerp& t, Located& out) {
   // the neighbour's (s - k a hair outside [0, 1), absorbed by the sub-bin
   // clamp); ops/ditac.py picks it the same way.
   const Vec k =
-      at::vec::clamp(floor_or_zero(p + Vec(t.c_hi)), Vec(t.lo), Vec(t.hi));
+      clamp_nan_low((p + Vec(t.c_hi)).floor(), Vec(t.lo), Vec(t.hi));
   const Vec s_k = (p + (Vec(t.c_hi) - k)) + small;
   const Vec one(1.f);
   Vec first, refine;
   descriptors(t.desc, at::vec::convert_to_int_of_same_size(k) + VecI(t.offset),
               first, refine);
   const Vec q = s_k * refine;
-  const Vec sub = at::vec::clamp(floor_or_zero(q), Vec(0.f), refine - one);
+  const Vec sub = clamp_nan_low(q.floor(), Vec(0.f), refine - one);
   out.w = q - sub;
   out.idx = at::vec::convert_to_int_of_same_size(first + sub);
   Vec base, step;
@@ -133,7 +150,9 @@ struct Normal {
 inline Normal normal(const Vec& x) {
   const Vec e = (x * x * Vec(-0.5f)).exp();
   const Vec z = x.abs() * Vec(kInvSqrt2);
-  const Vec t = Vec(1.f) / at::vec::fmadd(Vec(0.3275911f), z, Vec(1.f));
+  // Capped: the Newton step would turn 1 / inf into NaN (x = ±inf).
+  const Vec t = reciprocal(at::vec::minimum(
+      at::vec::fmadd(Vec(0.3275911f), z, Vec(1.f)), Vec(1e30f)));
   Vec poly = at::vec::fmadd(Vec(1.061405429f), t, Vec(-1.453152027f));
   poly = at::vec::fmadd(poly, t, Vec(1.421413741f));
   poly = at::vec::fmadd(poly, t, Vec(-0.284496736f));
