@@ -148,7 +148,7 @@ struct Normal {
 };
 
 inline Normal normal(const Vec& x) {
-  const Vec e = (x * x * Vec(-0.5f)).exp();
+  const Vec e = (x * x * Vec(-0.5f)).exp_u20();
   const Vec z = x.abs() * Vec(kInvSqrt2);
   // Capped: the Newton step would turn 1 / inf into NaN (x = ±inf).
   const Vec t = reciprocal(at::vec::minimum(
