@@ -43,7 +43,7 @@ import functools
 import math
 import os
 import struct
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -69,12 +69,16 @@ class DiTACSpec(NamedTuple):
 
 
 class Table(NamedTuple):
-    """T_θ (float64) at the table's points (:func:`table_points` of ``level``), dT/dθ
-    there (points x d) or None, and the refinement ``level`` (G - 1,): bin
-    k of the grid u_k = k / (G - 1) is split into 2^level[k] sub-bins."""
+    """T_θ (float64) at the table's points (:func:`table_points` of
+    ``level``), dT/dθ there (points x d) or None, and the refinement
+    ``level`` (G - 1,): bin k of the grid u_k = k / (G - 1) is split into
+    2^level[k] sub-bins. ``derived``: what the lookups build from it (per
+    compute dtype and spec), kept while the table lives — a module's table
+    serves every call until θ changes."""
     T: Tensor
     J: Optional[Tensor]
     level: Tensor
+    derived: Optional[Dict[Any, Any]] = None
 
 
 # The largest error of x̃ (in x units) the refinement aims at; the float32
@@ -170,7 +174,7 @@ def build_table(theta: Tensor,
                           F_ditac.zero_boundary(spec.variant),
                           with_grad_theta=with_grad)
     J = flow.grad_theta.to(dtype) if with_grad else None
-    return Table(flow.T, J, level)
+    return Table(flow.T, J, level, {})
 
 
 class LerpTable(NamedTuple):
@@ -200,6 +204,19 @@ def lerp_table(T: Tensor, level: Tensor, spec: DiTACSpec,
     lt = _lerp_table(T, level, spec)
     return lt._replace(**{f: getattr(lt, f).to(dtype)
                           for f in ('base', 'step', 'first', 'refine')})
+
+
+def _derived(table: Table, key: Any, make: Callable[[], Any]) -> Any:
+    if table.derived is None:
+        return make()
+    if key not in table.derived:
+        table.derived[key] = make()
+    return table.derived[key]
+
+
+def _lookup(table: Table, spec: DiTACSpec, dtype: torch.dtype) -> LerpTable:
+    return _derived(table, ('lerp', spec, dtype),
+                    lambda: lerp_table(table.T, table.level, spec, dtype))
 
 
 def _lerp_table(T: Tensor, level: Tensor, spec: DiTACSpec) -> LerpTable:
@@ -289,8 +306,7 @@ def _multiplier(x: Tensor, warped: Tensor, spec: DiTACSpec,
 def ditac_warp(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     """x̃ for input values, exactly as the forward computes it."""
     cd = compute_dtype(x)
-    return _locate(x.to(cd), lerp_table(table.T, table.level, spec, cd),
-                   spec)[2]
+    return _locate(x.to(cd), _lookup(table, spec, cd), spec)[2]
 
 
 def _forward_chunk(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
@@ -345,11 +361,11 @@ def _interpolate(x: Tensor, T: Tensor, level: Tensor, spec: DiTACSpec,
 def ditac_forward(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     """y for any x (computed in float32, or float64 for float64 x)."""
     cd = compute_dtype(x)
-    lt = lerp_table(table.T, table.level, spec, cd)
+    lt = _lookup(table, spec, cd)
     if use_triton(x):
         return triton_forward(x, lt, spec)
     if use_cpu_kernels(x):
-        return cpu_forward(x, lt, spec)
+        return cpu_forward(x, lt, spec, _cpu_tables(table, lt, spec))
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
     for start in range(0, flat.numel(), CHUNK):
@@ -362,14 +378,15 @@ def ditac_backward(x: Tensor, grad_y: Tensor, table: Table,
                    spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
     """(grad_x, grad_θ) of the interpolated op (``table`` with J)."""
     cd = compute_dtype(x)
-    lt, J = lerp_table(table.T, table.level, spec, cd), table.J
+    lt, J = _lookup(table, spec, cd), table.J
     if use_triton(x):
         if theta_reduction() == 'partials':
             return triton_backward_partials(x, grad_y, lt, J, spec)
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     if use_cpu_kernels(x):
-        grad_x, hist = cpu_backward(x, grad_y, lt, spec)
+        grad_x, hist = cpu_backward(x, grad_y, lt, spec,
+                                    _cpu_tables(table, lt, spec))
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
     grad_x = torch.empty_like(flat)
@@ -416,18 +433,25 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
             float(spec.negative_slope))
 
 
-def cpu_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
-    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``)."""
-    y = torch.ops.mmact.ditac_forward(_dense(x.float()), *_cpu_args(lt, spec))
+def _cpu_tables(table: Table, lt: LerpTable, spec: DiTACSpec) -> tuple:
+    return _derived(table, ('cpu', spec), lambda: _cpu_args(lt, spec))
+
+
+def cpu_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec,
+                args: Optional[tuple] = None) -> Tensor:
+    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``;
+    ``args``: :func:`_cpu_args` of ``lt``, if at hand)."""
+    y = torch.ops.mmact.ditac_forward(_dense(x.float()),
+                                      *(args or _cpu_args(lt, spec)))
     return y.to(x.dtype)
 
 
-def cpu_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
-                 spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
+def cpu_backward(x: Tensor, grad_y: Tensor, lt: LerpTable, spec: DiTACSpec,
+                 args: Optional[tuple] = None) -> Tuple[Tensor, Tensor]:
     """The compiled CPU backward: (grad_x, (bins, 2) float64 histogram)."""
     xd = _dense(x.float())
     grad_x, hist = torch.ops.mmact.ditac_backward(
-        xd, _same_layout(grad_y.float(), xd), *_cpu_args(lt, spec))
+        xd, _same_layout(grad_y.float(), xd), *(args or _cpu_args(lt, spec)))
     return grad_x.to(x.dtype), hist
 
 
@@ -659,10 +683,11 @@ class DiTACFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, theta: Tensor, T: Tensor, J: Tensor,
-                level: Tensor, spec: DiTACSpec) -> Tensor:
+                level: Tensor, derived: Optional[dict],
+                spec: DiTACSpec) -> Tensor:
         ctx.save_for_backward(x, theta, T, J, level)
-        ctx.spec = spec
-        return ditac_forward(x, Table(T, J, level), spec)
+        ctx.derived, ctx.spec = derived, spec
+        return ditac_forward(x, Table(T, J, level, derived), spec)
 
     @staticmethod
     def backward(ctx, grad_y: Tensor):
@@ -672,13 +697,15 @@ class DiTACFunction(torch.autograd.Function):
                 functools.partial(ditac_reference, level=level,
                                   spec=ctx.spec), (x, theta), grad_y,
                 ctx.needs_input_grad[:2])
-            return grad_x, grad_theta, None, None, None, None
-        grad_x, grad_theta = ditac_backward(x, grad_y, Table(T, J, level),
-                                            ctx.spec)
-        return grad_x, grad_theta.to(theta.dtype), None, None, None, None
+            return grad_x, grad_theta, None, None, None, None, None
+        grad_x, grad_theta = ditac_backward(
+            x, grad_y, Table(T, J, level, ctx.derived), ctx.spec)
+        return (grad_x, grad_theta.to(theta.dtype), None, None, None, None,
+                None)
 
 
 def apply_ditac(x: Tensor, theta: Tensor, table: Table,
                 spec: DiTACSpec) -> Tensor:
     """Apply the DiTAC op (autograd-aware in x and θ; ``table`` with J)."""
-    return DiTACFunction.apply(x, theta, table.T, table.J, table.level, spec)
+    return DiTACFunction.apply(x, theta, table.T, table.J, table.level,
+                               table.derived, spec)
