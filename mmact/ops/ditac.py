@@ -133,7 +133,10 @@ def _raise_levels(level: Tensor, bound: Tensor) -> Tensor:
     levels = torch.cat([(level + extra).clamp_(max=MAX_LEVEL),
                         level[None].double()])
     fits = (2.0**levels).sum(1) <= capacity(level.numel() + 1)
-    return levels[fits.to(torch.int8).argmax()].to(torch.int32)
+    # index_select, not levels[i]: a tensor index stays a tensor when
+    # torch.compile traces it.
+    first = fits.to(torch.int8).argmax().view(1)
+    return levels.index_select(0, first)[0].to(torch.int32)
 
 
 def refinement(theta: Tensor, num_cells: int, size: int,
@@ -174,7 +177,10 @@ def build_table(theta: Tensor,
                           F_ditac.zero_boundary(spec.variant),
                           with_grad_theta=with_grad)
     J = flow.grad_theta.to(dtype) if with_grad else None
-    return Table(flow.T, J, level, {})
+    # No memo in a graph torch.compile traces: there the table is rebuilt
+    # every call anyway, and state carried out of the graph is refused.
+    derived = None if torch.compiler.is_compiling() else {}
+    return Table(flow.T, J, level, derived)
 
 
 class LerpTable(NamedTuple):
