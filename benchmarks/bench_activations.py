@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 import mmact
 from mmact.modules import ChannelwiseActivation, DiTAC
+from mmact.modules.ditac import DiTACBase
 from mmact.ops import cpab
 from mmact.ops._backend import cpu_kernels
 from results_io import write_csv
@@ -123,12 +124,27 @@ def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
     return sum(sizes)
 
 
-def build(name: str, channels: int, device, dtype) -> torch.nn.Module:
+# Inputs: N(0, 1), N(0, 1.5²), or uniform over DiTAC's default window
+# [-0.5, 2] (every element a table lookup, many in refined sub-bins).
+INPUTS = ('normal', 'wide', 'window')
+
+
+def make_input(kind: str, shape, device, dtype) -> torch.Tensor:
+    if kind == 'window':
+        return (torch.rand(shape, device=device) * 2.5 - 0.5).to(dtype)
+    scale = 1.5 if kind == 'wide' else 1.0
+    return (torch.randn(shape, device=device) * scale).to(dtype)
+
+
+def build(name: str, channels: int, device, dtype,
+          init: str = 'identity') -> torch.nn.Module:
     if name == OFFICIAL:
         return OfficialStyleDiTAC().to(device).train()
     cfg = dict(type=name)
     if name == 'SwishBeta':
         cfg.update(per_channel=True)
+    if issubclass(mmact.get_activation(name), DiTACBase):
+        cfg.update(init=init)
     act = mmact.build_activation(cfg)
     if isinstance(act, ChannelwiseActivation) and not act.channels_known:
         act.set_channels(channels, 1)
@@ -137,7 +153,8 @@ def build(name: str, channels: int, device, dtype) -> torch.nn.Module:
 
 
 def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
-        repeats: int, rounds: int = 1) -> List[dict]:
+        repeats: int, rounds: int = 1, inputs: str = 'normal',
+        init: str = 'identity') -> List[dict]:
     """Times each name ``repeats`` times interleaved with GELU, in
     ``rounds`` passes over all names (a burst of machine noise then hits one
     pass, not all samples of a row); medians over all samples."""
@@ -145,14 +162,14 @@ def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
     torch.manual_seed(0)
     channels = 64
     shape = (max(1, numel // (channels * 64 * 64)), channels, 64, 64)
-    base = torch.randn(shape, device=device, dtype=dtype)
+    base = make_input(inputs, shape, device, dtype)
     grad = torch.randn_like(base)
     gelu = F.gelu
     warm = base.clone().requires_grad_(True)
     for _ in range(5):  # first large allocations (the heap settles)
         fwd_bwd_ms(gelu, warm, grad)
     acts = {name: build(name.removesuffix(PYTORCH_PATH), channels, device,
-                        dtype) for name in names}
+                        dtype, init) for name in names}
     times = {name: ([], []) for name in names}
     memory = {}
     for round_ in range(rounds):
@@ -178,6 +195,7 @@ def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
         # and grad_y, writes grad_x (GELU's traffic, the physical floor).
         traffic = 5 * base.numel() * base.element_size()
         rows.append(dict(name=name, numel=base.numel(), dtype=str(dtype)[6:],
+                         inputs=inputs, init=init,
                          device=str(device), runs=repeats * rounds,
                          gelu_ms=round(g_ms, 3),
                          act_ms=round(a_ms, 3),
@@ -204,7 +222,8 @@ def write(rows: List[dict], device: str, name: str = '',
     write_csv(rows, stem.with_suffix('.csv'))
     lines = [
         f'Machine: {machine(device)}; torch {torch.__version__}; '
-        f'{rows[0]["numel"]} {rows[0]["dtype"]} elements, forward + backward;'
+        f'{rows[0]["numel"]} {rows[0]["dtype"]} elements ({rows[0]["inputs"]}'
+        f' inputs, DiTAC init={rows[0]["init"]}), forward + backward;'
         f' medians of {rows[0]["runs"]} runs per row, interleaved with GELU',
         '', '| activation | ms | GELU ms | time / GELU | GB/s | of peak | '
         'saved MiB | saved / GELU |', '|---|---|---|---|---|---|---|---|'
@@ -234,6 +253,13 @@ def main() -> None:
     parser.add_argument('--peak-gbps', type=float, default=0.0,
                         help="the device's memory bandwidth (e.g. ~3000 for "
                         'an H100), to report achieved bandwidth as a fraction')
+    parser.add_argument('--inputs', default='normal', choices=INPUTS,
+                        help='N(0, 1), N(0, 1.5^2), or uniform over '
+                        "DiTAC's default window [-0.5, 2]")
+    parser.add_argument('--init', default='identity',
+                        choices=['identity', 'prior'],
+                        help="the DiTAC modules' init (prior: a random warp, "
+                        'refined table bins)')
     parser.add_argument('--out', default='',
                         help='result file stem under benchmarks/results '
                         '(default: activations_<device>)')
@@ -243,7 +269,8 @@ def main() -> None:
         if name != OFFICIAL:  # fail early, with suggestions
             mmact.get_activation(name.removesuffix(PYTORCH_PATH))
     rows = run(args.names, args.numel, args.device,
-               getattr(torch, args.dtype), args.repeats, args.rounds)
+               getattr(torch, args.dtype), args.repeats, args.rounds,
+               args.inputs, args.init)
     print(f'wrote {write(rows, args.device, args.out, args.peak_gbps)}'
           '.csv/.md')
 
