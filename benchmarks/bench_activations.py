@@ -34,7 +34,7 @@ import mmact
 from mmact.modules import ChannelwiseActivation, DiTAC
 from mmact.modules.ditac import DiTACBase
 from mmact.ops import cpab
-from mmact.ops._backend import cpu_kernels
+from mmact.ops._backend import cpu_isa, cpu_kernels
 from results_io import write_csv
 
 OFFICIAL = 'DiTAC-official-style'
@@ -212,8 +212,10 @@ def run(names: List[str], numel: int, device: str, dtype: torch.dtype,
 def machine(device: str) -> str:
     if device.startswith('cuda'):
         return torch.cuda.get_device_name()
+    isa = cpu_isa()
     return (f'{platform.processor() or platform.machine()}, '
-            f'{torch.get_num_threads()} threads')
+            f'{torch.get_num_threads()} threads'
+            + (f', mmact kernels in {isa}' if isa else ''))
 
 
 def write(rows: List[dict], device: str, name: str = '',

@@ -100,7 +100,7 @@ def _sub_bins(level: Tensor) -> Tuple[Tensor, Tensor]:
     """(grid bin, left end u) of each of the ``capacity`` sub-bins; those
     past the last are padding at u = 1."""
     G = level.numel() + 1
-    R = torch.pow(2, level.long())
+    R = 1 << level.long()
     ends = R.cumsum(0)
     slot = torch.arange(capacity(G), device=level.device)
     k = torch.searchsorted(ends, slot, right=True).clamp_(max=G - 2)
@@ -127,12 +127,13 @@ def _raise_levels(level: Tensor, bound: Tensor) -> Tensor:
     ``TABLE_TOLERANCE`` (halving a bin quarters the error of a C² T), or
     under a 4^i times larger tolerance where that would exceed the
     capacity."""
-    tols = TABLE_TOLERANCE * 4.0**torch.arange(
-        MAX_LEVEL + 1, dtype=torch.float64, device=level.device)
-    extra = (0.5 * torch.log2(bound / tols[:, None])).ceil_().clamp_(min=0)
-    levels = torch.cat([(level + extra).clamp_(max=MAX_LEVEL),
-                        level[None].double()])
-    fits = (2.0**levels).sum(1) <= capacity(level.numel() + 1)
+    need = (0.5 * torch.log2(bound / TABLE_TOLERANCE)).ceil_()
+    # For the tolerance TABLE_TOLERANCE * 4^i each bin needs i levels less.
+    fewer = torch.arange(MAX_LEVEL + 1, dtype=torch.float64,
+                         device=level.device)[:, None]
+    levels = (level + (need - fewer).clamp_(min=0)).clamp_(max=MAX_LEVEL)
+    levels = torch.cat([levels, level[None].double()])
+    fits = (1 << levels.long()).sum(1) <= capacity(level.numel() + 1)
     # index_select, not levels[i]: a tensor index stays a tensor when
     # torch.compile traces it.
     first = fits.to(torch.int8).argmax().view(1)
@@ -230,7 +231,7 @@ def _lerp_table(T: Tensor, level: Tensor, spec: DiTACSpec) -> LerpTable:
     width = spec.b - spec.a
     base = spec.a + width * T[:-1]
     step = width * (T[1:] - T[:-1])
-    refine = torch.pow(2.0, level.to(T.dtype))
+    refine = torch.exp2(level.to(T.dtype))
     first = refine.cumsum(0) - refine
     scale = (G - 1) / width
     if spec.variant == 'inf':
@@ -255,9 +256,12 @@ def grid_split(lt: LerpTable, spec: DiTACSpec) -> Tuple[float, float]:
     to a grid coarse enough that c_hi - k is exact in float32 for every
     grid bin k. float32 paths pick the grid bin of x as
     floor(fl(fl(x * sc_hi) + c_hi)), the compiled kernels' choice."""
-    sc_hi = struct.unpack('f', struct.pack('f', lt.scale))[0]
-    c = -spec.a * lt.scale
-    unit = 2.0**(math.frexp(abs(c) + 2.0 * (lt.hi - lt.lo + 2))[1] - 24)
+    # float(): under the TorchScript tracer the sizes behind scale, lo and
+    # hi are traced values.
+    scale, span = float(lt.scale), float(lt.hi - lt.lo + 2)
+    sc_hi = struct.unpack('f', struct.pack('f', scale))[0]
+    c = -spec.a * scale
+    unit = 2.0**(math.frexp(abs(c) + 2.0 * span)[1] - 24)
     return sc_hi, round(c / unit) * unit
 
 
