@@ -23,9 +23,9 @@ segment is the line x̃ = x, with the interpolation weight left unclamped;
 ``'inf'`` extrapolates its end segments the same way. So one gather-lerp
 gives x̃ for every input.
 
-CPU tensors run the compiled kernels of ``csrc/ditac.cpp`` (one fused
-pass per direction, AVX2 lanes, per-thread float64 histograms) when
-``mmact._C`` is built; otherwise, and for float64 (the exact reference),
+CPU tensors run the compiled kernels of ``csrc/ditac_kernels.h`` (one
+fused pass per direction, AVX-512 or AVX2 lanes by the machine,
+per-thread float64 histograms) when ``mmact._C`` is built; otherwise, and for float64 (the exact reference),
 chunks that stay in cache go through a few vectorised torch ops each (no
 per-element Python). CUDA tensors (fp32 / fp16 / bf16) run two fused
 Triton kernels: the forward in one pass; the backward in one pass writing
@@ -84,7 +84,7 @@ class Table(NamedTuple):
 # The largest error of x̃ (in x units) the refinement aims at; the float32
 # kernels add their rounding (~1e-7 relative) to it.
 TABLE_TOLERANCE = 1e-6
-MAX_LEVEL = 10
+MAX_LEVEL = 10  # < 16: the CPU kernels pack a level into 4 bits
 # Refinement passes after the first: each re-estimates the error of every
 # sub-bin from dT/du at the refined points.
 REFINE_PASSES = 1
@@ -189,8 +189,8 @@ class LerpTable(NamedTuple):
     k = clamp(floor(s), lo, hi) + offset (bins outside the window at
     offset - 1 and hi + offset); q = (s - k + offset) * refine[k];
     j = first[k] + clamp(floor(q), 0, refine[k] - 1); w = q - j + first[k].
-    first and refine are float (exact integers): the kernels gather them
-    as floats."""
+    first and refine are float (exact integers): the Triton kernels gather
+    them as floats; the CPU kernels take them packed (:func:`_cpu_args`)."""
     base: Tensor
     step: Tensor
     first: Tensor

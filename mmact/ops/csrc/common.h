@@ -1,5 +1,6 @@
-// Shared by the CPU kernels: the 8-lane float vector of ATen (AVX2) and a
-// parallel loop over [0, n) in chunks that stay in cache.
+// Shared by the CPU kernels: ATen's float vector (8 lanes in AVX2, 16 in
+// the files compiled for AVX-512) and a parallel loop over [0, n) in chunks
+// that stay in cache.
 #pragma once
 
 #include <ATen/Parallel.h>
