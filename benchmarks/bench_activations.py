@@ -35,7 +35,7 @@ from mmact.modules import ChannelwiseActivation, DiTAC
 from mmact.modules.ditac import DiTACBase
 from mmact.ops import cpab
 from mmact.ops._backend import cpu_isa, cpu_kernels
-from results_io import write_csv
+from results_io import write_csv, write_markdown
 
 OFFICIAL = 'DiTAC-official-style'
 PYTORCH_PATH = ':pytorch'
@@ -235,8 +235,7 @@ def write(rows: List[dict], device: str, name: str = '',
         lines.append(f"| {r['name']} | {r['act_ms']} | {r['gelu_ms']} | "
                      f"{r['time_ratio']} | {r['gbps']} | {share} | "
                      f"{r['saved_mb']} | {r['memory_ratio']} |")
-    stem.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_markdown(lines, stem.with_suffix('.md'))
     return stem
 
 

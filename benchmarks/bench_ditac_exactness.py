@@ -29,7 +29,7 @@ from mmact.functional import cpab
 from mmact.functional import ditac as F_ditac
 from mmact.modules import DiTAC
 from mmact.ops.ditac import build_table
-from results_io import write_csv
+from results_io import write_csv, write_markdown
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 CASES = {
@@ -119,8 +119,7 @@ def write(rows: list) -> Path:
         lines.append(f"| {r['case']} | {r['method']} | {r['median_error']} "
                      f"| {r['worst_error']} | {r['within_1e5']} | {sub} | "
                      f"{r['build_ms'] if r['build_ms'] != '' else '-'} |")
-    stem.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_markdown(lines, stem.with_suffix('.md'))
     return stem
 
 

@@ -1,4 +1,5 @@
-"""Result files the benchmarks share: rows of dicts as CSV."""
+"""Result files the benchmarks share: rows of dicts as CSV, tables as
+Markdown."""
 import csv
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -13,3 +14,10 @@ def write_csv(rows: List[Dict], path: Path,
         writer = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_markdown(lines: List[str], path: Path) -> None:
+    """Lines as a Markdown file, echoed to stdout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
