@@ -157,10 +157,10 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(RuntimeError, match='x must be a dense float32'):
         torch.ops.mmact.ditac_forward(torch.zeros(3, dtype=torch.float64),
                                       *args)
-    args[7] = 9
+    args[9] = 9
     with pytest.raises(RuntimeError, match='unknown variant code 9'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), *args)
-    args[7] = 0
+    args[9] = 0
     bad = args[1].clone()
     bad[5] = (args[0].shape[0] - 1) * 16 + 2  # 4 sub-bins past the end
     with pytest.raises(RuntimeError, match='sub-bins of bin 5 outside'):

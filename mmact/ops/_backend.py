@@ -50,11 +50,13 @@ _cpu_kernels_on = CPU_KERNELS_BUILT and os.environ.get(
 if CPU_KERNELS_BUILT:
     # Shapes for tracing (torch.compile, meta tensors).
     @torch.library.register_fake('mmact::ditac_forward')
-    def _(x, pairs, desc, a, scale, lo, hi, offset, variant, slope):
+    def _(x, pairs, desc, a, scale, sc_hi, c_hi, lo, hi, offset, variant,
+          slope):
         return torch.empty_like(x)
 
     @torch.library.register_fake('mmact::ditac_backward')
-    def _(x, grad, pairs, desc, a, scale, lo, hi, offset, variant, slope):
+    def _(x, grad, pairs, desc, a, scale, sc_hi, c_hi, lo, hi, offset,
+          variant, slope):
         return torch.empty_like(x), x.new_empty((pairs.shape[0], 2),
                                                 dtype=torch.float64)
 

@@ -6,9 +6,10 @@ whose bins are split, where T bends sharply, into 2^level equal sub-bins
 (:func:`refinement`): linear interpolation then stays within
 ``TABLE_TOLERANCE`` of the closed form for every θ the prior draws, also
 where the flow expands a repelling end of the window 100-fold. A lookup
-finds the grid bin from x, then the sub-bin; its weight w is computed in
-float64, so that float32 rounding of (x - a) * scale does not move x̃
-where T is steep.
+finds the grid bin from x, then the sub-bin; its weight w is computed
+beyond float32 precision (float64; a compensated product in the CPU
+kernels), so that rounding of (x - a) * scale does not move x̃ where T is
+steep.
 
 Forward reads x and writes y; backward reads x and grad_y and writes
 grad_x. Only x (and the tiny tables) are saved, so the activation memory
@@ -25,8 +26,8 @@ gives x̃ for every input.
 
 CPU tensors run the compiled kernels of ``csrc/ditac_kernels.h`` (one
 fused pass per direction, AVX-512 or AVX2 lanes by the machine,
-per-thread float64 histograms) when ``mmact._C`` is built; otherwise, and for float64 (the exact reference),
-chunks that stay in cache go through a few vectorised torch ops each (no
+per-thread float64 histograms) when ``mmact._C`` is built; otherwise, and
+for float64 (the exact reference), chunks that stay in cache go through a few vectorised torch ops each (no
 per-element Python). CUDA tensors (fp32 / fp16 / bf16) run two fused
 Triton kernels: the forward in one pass; the backward in one pass writing
 grad_x and scatter-adding into a few private histogram copies
@@ -97,22 +98,23 @@ def capacity(size: int) -> int:
 
 
 def _sub_bins(level: Tensor) -> Tuple[Tensor, Tensor]:
-    """(grid bin, left end u) of each of the ``capacity`` sub-bins; those
-    past the last are padding at u = 1."""
+    """(grid bin of each of the ``capacity`` sub-bins, the table's points):
+    the points are the sub-bins' ends in order, in Ω (float64), those past
+    the last sub-bin padding at u = 1."""
     G = level.numel() + 1
     R = 1 << level.long()
     ends = R.cumsum(0)
     slot = torch.arange(capacity(G), device=level.device)
     k = torch.searchsorted(ends, slot, right=True).clamp_(max=G - 2)
     u = (k + (slot - (ends - R)[k]).double() / R[k]) / (G - 1)
-    return k, torch.where(slot < ends[-1], u, 1.0)
+    u = torch.where(slot < ends[-1], u, 1.0)
+    return k, torch.cat([u, u.new_ones(1)])
 
 
 def table_points(level: Tensor) -> Tensor:
     """The table's points in Ω (float64): the ends of the sub-bins of the
     refined grid in order, padded with 1 to ``capacity(G) + 1`` points."""
-    u = _sub_bins(level)[1]
-    return torch.cat([u, u.new_ones(1)])
+    return _sub_bins(level)[1]
 
 
 def _error_bound(u: Tensor, grad_u: Tensor, width: float) -> Tensor:
@@ -155,7 +157,6 @@ def refinement(theta: Tensor, num_cells: int, size: int,
         _error_bound(grid, flow.grad_u, width))
     for _ in range(REFINE_PASSES):
         k, u = _sub_bins(level)
-        u = torch.cat([u, u.new_ones(1)])
         flow = cpab.integrate(u, theta, num_cells, zb)
         bound = torch.zeros(size - 1, dtype=torch.float64,
                             device=theta.device).scatter_reduce_(
@@ -190,11 +191,14 @@ class LerpTable(NamedTuple):
     offset - 1 and hi + offset); q = (s - k + offset) * refine[k];
     j = first[k] + clamp(floor(q), 0, refine[k] - 1); w = q - j + first[k].
     first and refine are float (exact integers): the Triton kernels gather
-    them as floats; the CPU kernels take them packed (:func:`_cpu_args`)."""
+    them as floats; the CPU kernels take them packed (:func:`_cpu_args`).
+    ``exact``: a and scale in float64 on the table's device, for the
+    Triton kernels' s - k (scalar arguments would enter as float32)."""
     base: Tensor
     step: Tensor
     first: Tensor
     refine: Tensor
+    exact: Tensor
     scale: float
     lo: int
     hi: int
@@ -234,15 +238,19 @@ def _lerp_table(T: Tensor, level: Tensor, spec: DiTACSpec) -> LerpTable:
     refine = torch.exp2(level.to(T.dtype))
     first = refine.cumsum(0) - refine
     scale = (G - 1) / width
+    exact = torch.tensor([spec.a, scale], dtype=torch.float64,
+                         device=T.device)
     if spec.variant == 'inf':
-        return LerpTable(base, step, first, refine, scale, 0, G - 2, 0)
+        return LerpTable(base, step, first, refine, exact, scale, 0, G - 2,
+                         0)
     h = torch.full((1, ), width / (G - 1), dtype=T.dtype, device=T.device)
     one = torch.ones_like(h)
     base = torch.cat([base.new_tensor([spec.a]) - h, base,
                       base.new_tensor([spec.b])])
     first = torch.cat([0 * one, first + 1, one * T.numel()])
     return LerpTable(base, torch.cat([h, step, h]), first,
-                     torch.cat([one, refine, one]), scale, -1, G - 1, 1)
+                     torch.cat([one, refine, one]), exact, scale, -1, G - 1,
+                     1)
 
 
 def _floor(t: Tensor) -> Tensor:
@@ -375,7 +383,7 @@ def ditac_forward(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     if use_triton(x):
         return triton_forward(x, lt, spec)
     if use_cpu_kernels(x):
-        return cpu_forward(x, lt, spec, _cpu_tables(table, lt, spec))
+        return cpu_forward(x, _cpu_tables(table, lt, spec))
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
     for start in range(0, flat.numel(), CHUNK):
@@ -395,8 +403,7 @@ def ditac_backward(x: Tensor, grad_y: Tensor, table: Table,
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     if use_cpu_kernels(x):
-        grad_x, hist = cpu_backward(x, grad_y, lt, spec,
-                                    _cpu_tables(table, lt, spec))
+        grad_x, hist = cpu_backward(x, grad_y, _cpu_tables(table, lt, spec))
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
     grad_x = torch.empty_like(flat)
@@ -439,29 +446,27 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
     pairs = torch.stack([lt.base, lt.step], 1).float().contiguous()
     desc = lt.first.long() * 16 + torch.log2(lt.refine).long()
     return (pairs, desc.int().contiguous(), float(spec.a), float(lt.scale),
-            lt.lo, lt.hi, lt.offset, VARIANT_CODES[spec.variant],
-            float(spec.negative_slope))
+            *grid_split(lt, spec), lt.lo, lt.hi, lt.offset,
+            VARIANT_CODES[spec.variant], float(spec.negative_slope))
 
 
 def _cpu_tables(table: Table, lt: LerpTable, spec: DiTACSpec) -> tuple:
     return _derived(table, ('cpu', spec), lambda: _cpu_args(lt, spec))
 
 
-def cpu_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec,
-                args: Optional[tuple] = None) -> Tensor:
-    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``;
-    ``args``: :func:`_cpu_args` of ``lt``, if at hand)."""
-    y = torch.ops.mmact.ditac_forward(_dense(x.float()),
-                                      *(args or _cpu_args(lt, spec)))
+def cpu_forward(x: Tensor, args: tuple) -> Tensor:
+    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``; ``args``:
+    :func:`_cpu_args`)."""
+    y = torch.ops.mmact.ditac_forward(_dense(x.float()), *args)
     return y.to(x.dtype)
 
 
-def cpu_backward(x: Tensor, grad_y: Tensor, lt: LerpTable, spec: DiTACSpec,
-                 args: Optional[tuple] = None) -> Tuple[Tensor, Tensor]:
+def cpu_backward(x: Tensor, grad_y: Tensor,
+                 args: tuple) -> Tuple[Tensor, Tensor]:
     """The compiled CPU backward: (grad_x, (bins, 2) float64 histogram)."""
     xd = _dense(x.float())
     grad_x, hist = torch.ops.mmact.ditac_backward(
-        xd, _same_layout(grad_y.float(), xd), *(args or _cpu_args(lt, spec)))
+        xd, _same_layout(grad_y.float(), xd), *args)
     return grad_x.to(x.dtype), hist
 
 
@@ -624,11 +629,9 @@ def _launch_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
             float(lt.hi), int(lt.offset))
 
 
-def _triton_tables(lt: LerpTable, spec: DiTACSpec) -> tuple:
+def _triton_tables(lt: LerpTable) -> tuple:
     """The tables, then a and scale as a float64 tensor."""
-    return (*_tables(lt), torch.tensor([spec.a, lt.scale],
-                                       dtype=torch.float64,
-                                       device=lt.base.device))
+    return (*_tables(lt), lt.exact)
 
 
 def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
@@ -638,7 +641,7 @@ def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
     n = xd.numel()
     if n:
         _ditac_fwd_kernel[(triton.cdiv(n, BLOCK), )](
-            xd, out, *_triton_tables(lt, spec), n, *_launch_args(lt, spec),
+            xd, out, *_triton_tables(lt), n, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], BLOCK=BLOCK)
     return out
 
@@ -652,7 +655,7 @@ def triton_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
                        dtype=torch.float32)
     if n:
         _ditac_bwd_kernel[(triton.cdiv(n, BLOCK), )](
-            xd, g, grad_x, hist, *_triton_tables(lt, spec), n, bins,
+            xd, g, grad_x, hist, *_triton_tables(lt), n, bins,
             *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], COPIES=HIST_COPIES,
             BLOCK=BLOCK)
@@ -673,7 +676,7 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
     if n:
         _ditac_bwd_partial_kernel[(programs, )](
             xd, g, grad_x, J.float().contiguous(), partials,
-            *_triton_tables(lt, spec), n, G, d, *_launch_args(lt, spec),
+            *_triton_tables(lt), n, G, d, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], D_PAD=d_pad,
             BLOCK=PARTIAL_BLOCK)
     grad_theta = partials[:, :d].sum(0, dtype=torch.float64)

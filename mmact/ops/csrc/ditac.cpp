@@ -4,8 +4,6 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
-#include <cmath>
-
 #include "ditac_kernels.h"
 #include "isa.h"
 
@@ -29,8 +27,11 @@ void check_dense_float(const at::Tensor& t, const char* name) {
               " must be a dense float32 CPU tensor");
 }
 
+// sc_hi, c_hi: ops/ditac.py's grid_split (scale in float32, -a scale on
+// a grid where c_hi - k is exact), so that every path picks the same bin.
 Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
-               double scale, int64_t lo, int64_t hi, int64_t offset) {
+               double scale, double sc_hi, double c_hi, int64_t lo,
+               int64_t hi, int64_t offset) {
   TORCH_CHECK(pairs.device().is_cpu() && pairs.scalar_type() == at::kFloat &&
                   pairs.is_contiguous() && pairs.dim() == 2 &&
                   pairs.size(1) == 2,
@@ -49,20 +50,12 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
     TORCH_CHECK(d[k] >= 0 && first + (int64_t{1} << level) <= pairs.size(0),
                 "mmact::ditac: sub-bins of bin ", k, " outside the table");
   }
-  // c_hi on the grid of 2^(e - 24): |c_hi - k| < 2^e, so c_hi - k has at
-  // most 24 significant bits.
-  const double c = -a * scale;
-  int e = 0;
-  std::frexp(std::abs(c) + 2.0 * (hi - lo + 2), &e);
-  const double unit = std::ldexp(1.0, e - 24);
-  const float c_hi = static_cast<float>(std::nearbyint(c / unit) * unit);
-  const float sc_hi = static_cast<float>(scale);
   return {pairs.data_ptr<float>(),
           d,
-          sc_hi,
+          static_cast<float>(sc_hi),
           static_cast<float>(scale - sc_hi),
-          c_hi,
-          static_cast<float>(c - c_hi),
+          static_cast<float>(c_hi),
+          static_cast<float>(-a * scale - c_hi),
           static_cast<float>(lo),
           static_cast<float>(hi),
           static_cast<int32_t>(offset)};
@@ -70,10 +63,11 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
 
 at::Tensor ditac_forward(const at::Tensor& x, const at::Tensor& pairs,
                          const at::Tensor& desc, double a, double scale,
-                         int64_t lo, int64_t hi, int64_t offset,
-                         int64_t variant, double slope) {
+                         double sc_hi, double c_hi, int64_t lo, int64_t hi,
+                         int64_t offset, int64_t variant, double slope) {
   check_dense_float(x, "x");
-  const Lerp t = make_lerp(pairs, desc, a, scale, lo, hi, offset);
+  const Lerp t =
+      make_lerp(pairs, desc, a, scale, sc_hi, c_hi, lo, hi, offset);
   at::Tensor y = at::empty_like(x);
   if (use_avx512()) {
     AVX512::ditac_forward_kernel(x.data_ptr<float>(), y.data_ptr<float>(),
@@ -88,13 +82,15 @@ at::Tensor ditac_forward(const at::Tensor& x, const at::Tensor& pairs,
 
 std::tuple<at::Tensor, at::Tensor> ditac_backward(
     const at::Tensor& x, const at::Tensor& grad, const at::Tensor& pairs,
-    const at::Tensor& desc, double a, double scale, int64_t lo, int64_t hi,
-    int64_t offset, int64_t variant, double slope) {
+    const at::Tensor& desc, double a, double scale, double sc_hi,
+    double c_hi, int64_t lo, int64_t hi, int64_t offset, int64_t variant,
+    double slope) {
   check_dense_float(x, "x");
   check_dense_float(grad, "grad");
   TORCH_CHECK(grad.sizes() == x.sizes() && grad.strides() == x.strides(),
               "mmact::ditac: grad and x differ in shape or layout");
-  const Lerp t = make_lerp(pairs, desc, a, scale, lo, hi, offset);
+  const Lerp t =
+      make_lerp(pairs, desc, a, scale, sc_hi, c_hi, lo, hi, offset);
   const int64_t bins = pairs.size(0);
   at::Tensor grad_x = at::empty_like(x);
   at::Tensor hist = at::zeros({at::get_num_threads(), bins, 2},
@@ -112,12 +108,12 @@ std::tuple<at::Tensor, at::Tensor> ditac_backward(
 TORCH_LIBRARY_FRAGMENT(mmact, m) {
   m.def(
       "ditac_forward(Tensor x, Tensor pairs, Tensor desc, float a, "
-      "float scale, int lo, int hi, int offset, int variant, float slope) "
-      "-> Tensor");
+      "float scale, float sc_hi, float c_hi, int lo, int hi, int offset, "
+      "int variant, float slope) -> Tensor");
   m.def(
       "ditac_backward(Tensor x, Tensor grad, Tensor pairs, Tensor desc, "
-      "float a, float scale, int lo, int hi, int offset, int variant, "
-      "float slope) -> (Tensor, Tensor)");
+      "float a, float scale, float sc_hi, float c_hi, int lo, int hi, "
+      "int offset, int variant, float slope) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mmact, CPU, m) {
