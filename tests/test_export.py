@@ -10,6 +10,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 import mmact
+from mmact.ops.ditac_export import EXPORT_TOLERANCE, ditac_traced
 
 CANONICAL = sorted({i.canonical for i in mmact.list_activations()})
 # The activations whose computation depends on the layout (per-channel
@@ -47,9 +48,7 @@ def _run(path, x):
 
 
 def _check(model, x, other, tmp_path, dynamo, dims):
-    model.eval()
-    with torch.no_grad():
-        model(x)  # DiTAC builds its table
+    mmact.prepare_export(model.eval())  # DiTAC's table and exported form
     path = str(tmp_path / 'model.onnx')
     graph = _export(model, x, path, dynamo, dims)
     domains = {node.domain for node in graph.graph.node}
@@ -120,6 +119,72 @@ def test_ditac_table_is_the_current_thetas(tmp_path):
     out = _run(path, x)
     np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-5)
     assert np.abs(out - old.numpy()).max() > 1e-3  # the table mattered
+
+
+def _prior_module(name, seed, **kw):
+    torch.manual_seed(seed)
+    module = mmact.build_activation(dict(type=name, init='prior', **kw))
+    return mmact.prepare_export(module.eval())
+
+
+@pytest.mark.parametrize('name,kw', [
+    ('DiTAC', {}), ('GE-DiTAC', {}), ('L-DiTAC', {}), ('inf-DiTAC', {}),
+    ('DiTAC', dict(a=-3.0, b=3.0))], ids=lambda v: str(v))
+def test_ditac_exported_form_matches_the_op(name, kw):
+    """The exported computation (run eagerly: the same tensor operations)
+    against the module over prior draws, inputs dense in the window and
+    beyond it; float32 and float64. Draws with steep warps included: the
+    uniform grid's offsets are exact, so its error stays at the table's."""
+    uniform = 0
+    for seed in range(40):
+        module = _prior_module(name, seed, **kw)
+        a, b = module.a, module.b
+        table = module.tables(with_grad=False)
+        uniform += table.derived[('uniform', module.spec)] is not None
+        x = torch.cat([a + (b - a) * torch.rand(50_000, dtype=torch.float64),
+                       torch.randn(5_000, dtype=torch.float64) * 4])
+        with torch.no_grad():
+            for dtype, tol in ((torch.float32, 4e-6),
+                               (torch.float64, EXPORT_TOLERANCE)):
+                xd = x.to(dtype)
+                torch.testing.assert_close(
+                    ditac_traced(xd, table, module.spec), module(xd),
+                    rtol=0, atol=tol, msg=f'seed {seed}, {dtype}')
+    assert uniform >= 32, uniform  # the refined form is the exception (~1 in 10)
+
+
+def _op_types(path):
+    return {node.op_type for node in onnx.load(path).graph.node}
+
+
+def test_ditac_exported_forms(tmp_path):
+    """The uniform form (gathers of the uniform grid: GatherElements), the
+    refined form for a window whose ends are not dyadic (Gather), and the
+    refined form with a warning when the exported form was not prepared;
+    a loaded checkpoint has its exported form. ONNX Runtime matches the
+    module in each."""
+    x = torch.randn(2, 3, 10, 10) * 2
+    path = str(tmp_path / 'ditac.onnx')
+
+    def exported(module, expect):
+        with torch.no_grad():
+            ref = module(x)
+        torch.onnx.export(module, (x, ), path, dynamo=True)
+        assert expect in _op_types(path)
+        np.testing.assert_allclose(_run(path, x), ref.numpy(), rtol=1e-5,
+                                   atol=1e-5)
+
+    exported(_prior_module('DiTAC', 0), 'GatherElements')
+    exported(_prior_module('DiTAC', 0, a=-0.3), 'Gather')
+    torch.manual_seed(0)
+    bare = mmact.build_activation(dict(type='DiTAC', init='prior')).eval()
+    with torch.no_grad():
+        bare(x)  # its table, not the exported form
+    with pytest.warns(UserWarning, match=r'prepare_export\(model\)'):
+        exported(bare, 'Gather')
+    loaded = mmact.build_activation(dict(type='DiTAC')).eval()
+    loaded.load_state_dict(_prior_module('DiTAC', 1).state_dict())
+    exported(loaded, 'GatherElements')
 
 
 def test_torch_export_graph_has_only_aten_ops():

@@ -8,7 +8,8 @@ from ..functional import cpab
 from ..functional import ditac as F_ditac
 from ..ops._backend import compute_dtype, exporting
 from ..ops.ditac import (DiTACSpec, Table, apply_ditac, build_table,
-                         ditac_forward, ditac_traced, ditac_warp)
+                         ditac_forward, ditac_warp)
+from ..ops.ditac_export import ditac_traced, prepare_uniform_table
 from ..registry import register_activation
 from ..utils import check_positive, check_real
 
@@ -154,6 +155,11 @@ class DiTACBase(nn.Module):
                 ' call mmact.prepare_export(model) before exporting')
         return table
 
+    @torch.no_grad()
+    def prepare_export(self) -> None:
+        """Build the table of the current θ and its exported form."""
+        prepare_uniform_table(self.tables(with_grad=False), self.spec)
+
     def forward(self, x: Tensor) -> Tensor:
         if exporting():
             return ditac_traced(x, self.exported_table(), self.spec)
@@ -198,11 +204,11 @@ class DiTACBase(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        # The loaded θ's table, built now: an exporter that is handed the
-        # loaded model (mmdeploy) captures it without a forward first.
+        # The loaded θ's table and exported form, built now: an exporter
+        # that is handed the loaded model (mmdeploy) captures them without
+        # a forward first.
         if not self.theta.is_meta:
-            with torch.no_grad():
-                self.tables(with_grad=False)
+            self.prepare_export()
 
     def set_extra_state(self, state: Any) -> None:
         if isinstance(state, Tensor):
@@ -269,10 +275,10 @@ VARIANT_CLASSES = {cls.variant: cls for cls in (DiTAC, GEDiTAC, LDiTAC,
 
 @torch.no_grad()
 def prepare_export(model: nn.Module) -> nn.Module:
-    """Build every DiTAC table of ``model`` from the current θ, so that an
-    export (``torch.onnx.export``, ``torch.export``) captures them as
-    constants. Returns ``model``."""
+    """Build every DiTAC table of ``model`` from the current θ, and its
+    exported form (float32), so that an export (``torch.onnx.export``,
+    ``torch.export``) captures them as constants. Returns ``model``."""
     for module in model.modules():
         if isinstance(module, DiTACBase):
-            module.tables(with_grad=False)
+            module.prepare_export()
     return model

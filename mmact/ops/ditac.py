@@ -361,14 +361,6 @@ def ditac_reference(x: Tensor, theta: Tensor, level: Tensor,
     return _interpolate(x, T, level, spec, torch.float64)
 
 
-def ditac_traced(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
-    """y as one plain PyTorch expression over the whole tensor, for graphs
-    captured for export: gathers from the table (constants of the graph),
-    the interpolation and the multiplier; computed as the forward computes
-    it (float32, float64 for float64 x)."""
-    return _interpolate(x, table.T, table.level, spec, compute_dtype(x))
-
-
 def _interpolate(x: Tensor, T: Tensor, level: Tensor, spec: DiTACSpec,
                  dtype: torch.dtype) -> Tensor:
     y = _forward_chunk(x.reshape(-1).to(dtype),
