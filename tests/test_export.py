@@ -253,6 +253,44 @@ def test_deploy_tool_segmentation_labels_agree(tmp_path):
     assert all(r[4] == '100.00 %' for r in rows)
 
 
+def test_deploy_tool_swapped_detection(tmp_path):
+    """RetinaNet R-50 with its ReLUs swapped for DiTAC (ActivationSwap):
+    dynamic batch and size."""
+    from mmact.datasets import make_coco
+    rows = _deploy('configs/retinanet/retinanet_r50-ditac_fpn_1x_coco.py',
+                   lambda root: make_coco(root, train=2, val=2, size=96),
+                   tmp_path, '--images', '2')
+    assert [r[1] for r in rows] == ['1x3x64x64', '1x3x64x64', '2x3x96x96']
+    assert all(float(r[2]) < 1e-5 * max(1.0, float(r[3])) for r in rows)
+
+
+def test_deploy_tool_swapped_segmentation(tmp_path):
+    """PSPNet R-50 with its ReLUs swapped for DiTAC, static shapes: every
+    label equal."""
+    from mmact.datasets import make_cityscapes
+    rows = _deploy(
+        'configs/pspnet/pspnet_r50-d8-ditac_4xb2-40k_cityscapes-512x1024.py',
+        lambda root: make_cityscapes(root, train=2, val=2), tmp_path,
+        '--static', '--images', '2')
+    assert [r[1] for r in rows] == ['1x3x64x128'] * 2
+    assert all(float(r[2]) < 1e-5 and r[4] == '100.00 %' for r in rows)
+
+
+def test_dynamic_export_refuses_adaptive_pooling(tmp_path):
+    """Pyramid pooling's windows are written for the example's size: a
+    dynamic image size is refused (global pooling is fine)."""
+    from mmact.openmmlab.export import export_onnx
+    x = torch.randn(1, 3, 12, 12)
+    pyramid = nn.Sequential(nn.Conv2d(3, 4, 1), nn.AdaptiveAvgPool2d(3))
+    with pytest.raises(ValueError, match=r'1 \(output 3\).*--static'):
+        export_onnx(pyramid, x, str(tmp_path / 'p.onnx'))
+    export_onnx(pyramid, x, str(tmp_path / 'p.onnx'), dynamic=False)
+    export_onnx(nn.Sequential(nn.Conv2d(3, 4, 1), nn.AdaptiveAvgPool2d(1)),
+                x, str(tmp_path / 'g.onnx'))
+    assert _run(str(tmp_path / 'g.onnx'), torch.randn(2, 3, 7, 9)).shape \
+        == (2, 4, 1, 1)
+
+
 def test_deploy_tool_classification_torchscript_exporter(tmp_path):
     """The LayerAct CIFAR ResNet-20 through the TorchScript exporter, with
     the CIFAR pickles read by mmpretrain."""

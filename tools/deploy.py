@@ -112,7 +112,10 @@ def main() -> None:
     model = TensorForward(runner.model).eval()
     inputs = test_inputs(runner, args.images)
     path = osp.join(out, 'model.onnx')
-    export_onnx(model, inputs[0], path, args.exporter, not args.static)
+    try:
+        export_onnx(model, inputs[0], path, args.exporter, not args.static)
+    except ValueError as error:
+        raise SystemExit(f"{args.config}: {error}") from None
     if args.static:
         inputs = [i for i in inputs if i.shape == inputs[0].shape]
     else:  # another batch size and image size through the same graph

@@ -33,7 +33,10 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str,
         exporter: ``'export'`` (torch.export based, torch's default) or
             ``'script'`` (the TorchScript tracer).
         dynamic: Batch, height and width dynamic; else ``example``'s shape.
+            Refused for models with adaptive pooling to more than one cell.
     """
+    if dynamic:
+        _check_dynamic(model)
     prepare_export(model)
     kwargs = dict(input_names=['inputs'])
     if exporter == 'export':
@@ -47,3 +50,20 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str,
             kwargs['dynamic_axes'] = {'inputs': {0: 'batch', 2: 'height',
                                                  3: 'width'}}
         torch.onnx.export(model, (example, ), path, dynamo=False, **kwargs)
+
+
+def _check_dynamic(model: nn.Module) -> None:
+    """Refuse dynamic image sizes where the exporter fixes the traced one:
+    torch.onnx writes the windows of adaptive pooling (pyramid pooling of
+    PSPNet and UperNet) for the example's feature size (PSPNet R-50 exported
+    at 64x128 reads out of range at 96x160)."""
+    fixed = [f'{name} (output {module.output_size})'
+             for name, module in model.named_modules()
+             if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+             and module.output_size not in (1, (1, 1))]
+    if fixed:
+        raise ValueError(
+            'dynamic image size: adaptive pooling exports for the example\'s '
+            'size only (' + ', '.join(fixed[:3]) + (', ...' if len(fixed) > 3
+                                                    else '') +
+            '); export with static shapes (tools/deploy.py --static)')
