@@ -2,7 +2,8 @@
 
 Builds the UperNet + ConvNeXt-T model of the ADE20K configs once per
 activation (``backbone.act_cfg``, every ConvNeXt block; no pretrained
-weights), exports each to ONNX (static shape, torch's default exporter:
+weights; DiTAC's θ drawn from its prior, as a trained model's moves),
+exports each to ONNX (static shape, torch's default exporter:
 DiTAC's tables become constants) and times batch-1 inference of the same
 image in ONNX Runtime and in PyTorch eager, the models taking turns run by
 run. Writes ``onnx_<device>.{csv,md}`` with medians and ratios.
@@ -48,7 +49,10 @@ def main() -> None:
             image = torch.randn(1, 3, size, size)
             runs = {}
             for act in args.acts:
-                model = TensorForward(build(str(CONFIG), act, 'cpu')).eval()
+                cfg = dict(type=act)
+                if 'DiTAC' in act:
+                    cfg['init'] = 'prior'
+                model = TensorForward(build(str(CONFIG), cfg, 'cpu')).eval()
                 path = f'{tmp}/{act}_{size}.onnx'
                 export_onnx(model, image, path, dynamic=False)
                 session = ort.InferenceSession(
@@ -79,7 +83,8 @@ def main() -> None:
     first = args.acts[0]
     lines = [f'UperNet + ConvNeXt-T inference, batch 1, CPU, {threads} '
              f'threads, ONNX Runtime {ort.__version__} vs PyTorch '
-             f'{torch.__version__} eager; medians of {args.runs} runs', '',
+             f'{torch.__version__} eager; medians of {args.runs} runs; '
+             'DiTAC θ from its prior', '',
              f'| size | activation | ORT ms | vs {first} (ORT) | eager ms | '
              'eager / ORT |', '|---|---|---|---|---|---|']
     lines += [f'| {r["size"]} | {r["activation"]} | {r["ort_ms"]} | '

@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Union
 
 import torch
 from mmengine.config import Config
@@ -30,12 +31,13 @@ CONFIG = ROOT / 'configs/convnext/' \
     'convnext-tiny-gelu_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
 
-def build(config: str, act: str, device: str) -> torch.nn.Module:
+def build(config: str, act: Union[str, dict], device: str) -> torch.nn.Module:
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     model_cfg = offline(Config.fromfile(config).model)
-    model_cfg.backbone.act_cfg = dict(type=act)
+    model_cfg.backbone.act_cfg = dict(type=act) if isinstance(act, str) \
+        else act
     model = MODELS.build(model_cfg)
     model.init_weights()
     return model.to(device).train()

@@ -36,7 +36,7 @@ from .ditac import (DiTACSpec, Table, _derived, _forward_chunk, _interpolate,
 
 EXPORT_TOLERANCE = 1e-6
 MIN_POINTS = 1 << 10
-MAX_POINTS = 1 << 16
+MAX_POINTS = 1 << 18
 MAX_STEP_EXPONENT = 20
 _MISSING = object()
 
