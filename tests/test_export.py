@@ -1,6 +1,10 @@
 """Every activation exports to ONNX in standard operators (both of torch's
 exporters) and ONNX Runtime reproduces it, with dynamic batch and spatial
 axes; DiTAC's table becomes a constant of the graph and is never stale."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -12,6 +16,7 @@ from mmcv.cnn import ConvModule
 import mmact
 from mmact.ops.ditac_export import EXPORT_TOLERANCE, ditac_traced
 
+ROOT = Path(__file__).resolve().parents[1]
 CANONICAL = sorted({i.canonical for i in mmact.list_activations()})
 # The activations whose computation depends on the layout (per-channel
 # parameters, layer statistics) or on a table.
@@ -202,23 +207,25 @@ def test_torch_export_graph_has_only_aten_ops():
     torch.testing.assert_close(program.module()(x), ref)
 
 
+def _train(config, data, work):
+    """Train the config CPU-sized on ``data``; the last checkpoint."""
+    train = subprocess.run([sys.executable, 'tools/train.py', config,
+                            '--preset', 'cpu', '--data-root', data,
+                            '--work-dir', str(work)], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr[-3000:]
+    return (work / 'last_checkpoint').read_text().strip()
+
+
 def _deploy(config, make, tmp_path, *extra):
     """Train the config CPU-sized on generated data, then tools/deploy.py."""
-    import subprocess
-    import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
     data = make(str(tmp_path / 'data'))
+    ckpt = _train(config, data, tmp_path / 'w')
     common = ['--preset', 'cpu', '--data-root', data, '--work-dir',
               str(tmp_path / 'w')]
-    train = subprocess.run([sys.executable, 'tools/train.py', config,
-                            *common], cwd=root, capture_output=True,
-                           text=True)
-    assert train.returncode == 0, train.stderr[-3000:]
-    ckpt = (tmp_path / 'w' / 'last_checkpoint').read_text().strip()
     run = subprocess.run([sys.executable, 'tools/deploy.py', config, ckpt,
                           *common, '--out', str(tmp_path / 'd'), *extra],
-                         cwd=root, capture_output=True, text=True)
+                         cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     graph = onnx.load(str(tmp_path / 'd' / 'model.onnx'))
     assert {n.domain for n in graph.graph.node} <= {'', 'ai.onnx'}
@@ -274,6 +281,51 @@ def test_deploy_tool_swapped_segmentation(tmp_path):
         '--static', '--images', '2')
     assert [r[1] for r in rows] == ['1x3x64x128'] * 2
     assert all(float(r[2]) < 1e-5 and r[4] == '100.00 %' for r in rows)
+
+
+@pytest.mark.slow
+def test_mmdeploy_segmentation_from_checkpoint(tmp_path):
+    """mmdeploy's torch2onnx exports the CPU-sized UperNet ConvNeXt DiTAC
+    from a checkpoint (static 192x192: mmdeploy's adaptive-pooling rewrite
+    needs feature maps at least as large as the pooling grid); its ONNX
+    Runtime wrapper gives PyTorch's logits (deploy config with the argmax
+    left out of the graph). ~6 min on 2 cores."""
+    from mmdeploy.apis import torch2onnx
+    from mmdeploy.apis.utils import build_task_processor
+    from mmdeploy.utils import load_config
+    from mmengine.config import Config
+
+    from mmact.datasets import make_ade20k
+    config = 'configs/demo/upernet_convnext_ditac_cpu-tiny.py'
+    data = make_ade20k(str(tmp_path / 'data'), train=2, val=2, size=64)
+    ckpt = _train(config, data, tmp_path / 'w')
+    model_cfg = tmp_path / 'w' / (Path(config).stem + '.py')  # as trained
+    deploy = Config.fromfile(str(
+        ROOT / 'configs/deploy/segmentation_onnxruntime_static-512x512.py'))
+    deploy.onnx_config.input_shape = [192, 192]
+    deploy.codebase_config.with_argmax = False
+    deploy.dump(str(tmp_path / 'deploy.py'))
+    image = sorted((Path(data) / 'images' / 'validation').glob('*.jpg'))[0]
+    torch2onnx(str(image), str(tmp_path), 'end2end.onnx',
+               str(tmp_path / 'deploy.py'), str(model_cfg), ckpt,
+               device='cpu')
+    path = tmp_path / 'end2end.onnx'
+    graph = onnx.load(str(path)).graph
+    assert {n.domain for n in graph.node} <= {'', 'ai.onnx'}
+    deploy_cfg, model_cfg = load_config(str(tmp_path / 'deploy.py'),
+                                        str(model_cfg))
+    task = build_task_processor(model_cfg, deploy_cfg, 'cpu')
+    backend = task.build_backend_model([str(path)])
+    model = task.build_pytorch_model(ckpt)
+    data, _ = task.create_input(str(image), [192, 192])
+    batch = model.data_preprocessor(data, False)
+    metas = [sample.metainfo for sample in batch['data_samples']]
+    with torch.no_grad():
+        expected = model.encode_decode(batch['inputs'], metas)
+        got = backend.wrapper({'input': batch['inputs']})['output']
+    assert got.shape == expected.shape == (1, 150, 192, 192)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    assert torch.equal(got.argmax(1), expected.argmax(1))
 
 
 def test_dynamic_export_refuses_adaptive_pooling(tmp_path):

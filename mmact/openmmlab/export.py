@@ -57,9 +57,10 @@ def _check_dynamic(model: nn.Module) -> None:
     torch.onnx writes the windows of adaptive pooling (pyramid pooling of
     PSPNet and UperNet) for the example's feature size (PSPNet R-50 exported
     at 64x128 reads out of range at 96x160)."""
+    pools = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
     fixed = [f'{name} (output {module.output_size})'
              for name, module in model.named_modules()
-             if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+             if isinstance(module, pools)
              and module.output_size not in (1, (1, 1))]
     if fixed:
         raise ValueError(
