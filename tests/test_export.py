@@ -283,6 +283,32 @@ def test_deploy_tool_swapped_segmentation(tmp_path):
     assert all(float(r[2]) < 1e-5 and r[4] == '100.00 %' for r in rows)
 
 
+BASELINES = {
+    'configs/convnext/convnext-tiny-gelu_upernet_8xb2-amp-160k_'
+    'ade20k-512x512.py': ('ade20k', '--static'),
+    'configs/pspnet/pspnet_r50-d8-relu_4xb2-40k_cityscapes-512x1024.py':
+    ('cityscapes', '--static'),
+    'configs/retinanet/retinanet_r50-relu_fpn_1x_coco.py': ('coco', ),
+    'configs/rtmdet/rtmdet_tiny-silu_8xb32-300e_coco.py': ('coco', ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', sorted(BASELINES))
+def test_deploy_tool_baselines(config, tmp_path):
+    """The DiTAC models' baselines (GELU, ReLU, SiLU) through the same
+    export and comparison, CPU-sized."""
+    from mmact import datasets
+    kind, *extra = BASELINES[config]
+    make = dict(ade20k=lambda root: datasets.make_ade20k(root, 2, 2, size=64),
+                cityscapes=lambda root: datasets.make_cityscapes(root, 2, 2),
+                coco=lambda root: datasets.make_coco(root, 2, 2, size=96))
+    rows = _deploy(config, make[kind], tmp_path, '--images', '2', *extra)
+    assert len(rows) == (2 if extra else 3)
+    assert all(float(r[2]) < 1e-4 * max(1.0, float(r[3])) for r in rows)
+    assert all(r[4] == '100.00 %' for r in rows if len(r) > 4)
+
+
 @pytest.mark.slow
 def test_mmdeploy_segmentation_from_checkpoint(tmp_path):
     """mmdeploy's torch2onnx exports the CPU-sized UperNet ConvNeXt DiTAC
