@@ -276,7 +276,7 @@ VARIANT_CLASSES = {cls.variant: cls for cls in (DiTAC, GEDiTAC, LDiTAC,
 @torch.no_grad()
 def prepare_export(model: nn.Module) -> nn.Module:
     """Build every DiTAC table of ``model`` from the current θ, and its
-    exported form (float32), so that an export (``torch.onnx.export``,
+    exported form, so that an export (``torch.onnx.export``,
     ``torch.export``) captures them as constants. Returns ``model``."""
     for module in model.modules():
         if isinstance(module, DiTACBase):

@@ -19,8 +19,9 @@ of x as plain tensor operations on constants, in one of two forms:
   the refined lookup's three dozen.
 * refined: the op's own lookup (:func:`mmact.ops.ditac.ditac_reference`'s
   interpolation on the module's table), for windows whose ends are not
-  multiples of 2^-``MAX_STEP_EXPONENT`` and for θ whose uniform grid
-  would need more than ``MAX_POINTS`` points.
+  multiples of 2^-``MAX_STEP_EXPONENT``, for θ whose uniform grid would
+  need more than ``MAX_POINTS`` points, and for windows so far from 0 that
+  float32 cannot hold the grid's points exactly.
 """
 import math
 import warnings
@@ -62,7 +63,8 @@ def _exponent(value: float) -> Optional[int]:
 
 
 def _tabulated(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
-    """q(x) in float64 as the op computes it."""
+    """q(x) in float64 as the op computes it, for x in the window (where
+    the 'inf' base is zero)."""
     lt = _lookup(table, spec, torch.float64)
     if spec.variant == 'leaky':
         return _locate(x, lt, spec)[2] - x
@@ -107,7 +109,8 @@ def _uniform_table(table: Table, spec: DiTACSpec) -> Optional[UniformTable]:
     inner = a + (b - a) * table_points(table.level).to(**f64)
     while True:
         n = round(math.ldexp(b - a, k))
-        if n + 1 > MAX_POINTS:
+        # float32 holds every x_i exactly only below 2^24 steps from 0.
+        if n + 1 > MAX_POINTS or math.ldexp(max(abs(a), abs(b)), k) > 2**24:
             return None
         h = math.ldexp(1.0, -k)
         x = a + h * torch.arange(n + 1, **f64)
