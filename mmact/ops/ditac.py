@@ -26,17 +26,18 @@ gives x̃ for every input.
 
 CPU tensors run the compiled kernels of ``csrc/ditac_kernels.h`` (one
 fused pass per direction, AVX-512 or AVX2 lanes by the machine,
-per-thread float64 histograms) when ``mmact._C`` is built; otherwise, and
-for float64 (the exact reference), chunks that stay in cache go through a few vectorised torch ops each (no
-per-element Python). CUDA tensors (fp32 / fp16 / bf16) run two fused
-Triton kernels: the forward in one pass; the backward in one pass writing
-grad_x and scatter-adding into a few private histogram copies
-(``HIST_COPIES``, chosen by program id, so atomics rarely collide), which
-are summed afterwards. The other θ-reduction, ``'partials'``, uses no
-atomics: each program sums its elements' d-vectors (the interpolated rows
-of the dT/dθ table times the upstream gradient) into one partial, and the
-partials are summed afterwards in a fixed order — bitwise reproducible, so
-it is the path under ``torch.use_deterministic_algorithms(True)``.
+per-thread float64 histograms) when ``mmact._C`` is built; otherwise,
+and for float64 (the exact reference), chunks that stay in cache go
+through a few vectorised torch ops each (no per-element Python). CUDA
+tensors (fp32 / fp16 / bf16) run two fused Triton kernels: the forward
+in one pass; the backward in one pass writing grad_x and scatter-adding
+into a few private histogram copies (``HIST_COPIES``, chosen by program
+id, so atomics rarely collide), which are summed afterwards. The other
+θ-reduction, ``'partials'``, uses no atomics: each program sums its
+elements' d-vectors (the interpolated rows of the dT/dθ table times the
+upstream gradient) into one partial, and the partials are summed
+afterwards in a fixed order — bitwise reproducible, so it is the path
+under ``torch.use_deterministic_algorithms(True)``.
 ``MMACT_THETA_REDUCTION=histogram|partials`` picks one otherwise
 (default ``histogram``); the GPU check measures both.
 """

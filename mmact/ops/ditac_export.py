@@ -72,14 +72,14 @@ def _tabulated(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
 
 
 def _base(x: Tensor, spec: DiTACSpec, left: float, right: float) -> Tensor:
+    """The function outside the window that q is added to (not L-DiTAC's,
+    whose LeakyReLU is applied after)."""
     if spec.variant == 'ditac':
         return F.gelu(x)
     if spec.variant == 'ge':
         return torch.maximum(F.gelu(x), x)
-    if spec.variant == 'inf':
-        return ((x - spec.a).clamp(max=0) * left +
-                (x - spec.b).clamp(min=0) * right)
-    return torch.zeros_like(x)
+    return ((x - spec.a).clamp(max=0) * left +
+            (x - spec.b).clamp(min=0) * right)
 
 
 def prepare_uniform_table(table: Table, spec: DiTACSpec) -> None:

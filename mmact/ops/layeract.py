@@ -10,12 +10,13 @@ D - 1 (unbiased variance),
 
 CPU tensors use the compiled kernels of ``csrc/layeract.cpp`` when
 ``mmact._C`` is built (the statistics in one read per column block; the
-same two passes as below; AVX2 lanes, rows split into column blocks across
-threads), else these torch ops; float64 always takes the torch ops. CUDA tensors use Triton kernels: the forward is
-torch's fused var_mean reduction plus one element-wise kernel; the backward
-is one kernel that reduces Σq and Σq·n per row (atomics over the row's
-blocks; per-block partials under torch.use_deterministic_algorithms) and
-one element-wise kernel for dL/dy. When autograd records the backward
+same two passes as below; AVX2 lanes, rows split into column blocks
+across threads), else these torch ops; float64 always takes the torch
+ops. CUDA tensors use Triton kernels: the forward is torch's fused
+var_mean reduction plus one element-wise kernel; the backward is one
+kernel that reduces Σq and Σq·n per row (atomics over the row's blocks;
+per-block partials under torch.use_deterministic_algorithms) and one
+element-wise kernel for dL/dy. When autograd records the backward
 (``create_graph=True``) the gradient comes from plain autograd on the
 formula, differentiable again.
 """
