@@ -14,6 +14,11 @@ A name with the suffix ``:pytorch`` (``DiTAC:pytorch``, ``LASiLU:pytorch``)
 runs with the compiled CPU kernels (``mmact._C``) switched off: the
 vectorised PyTorch path, for comparison.
 
+The process keeps the memory it frees (glibc ``mallopt``): by default
+glibc hands large freed blocks back to the system and the next allocation
+faults them in again, at random between runs (on a 2-core VM ~4 ms per
+16 MiB, more than GELU itself), so the ratios would measure page faults.
+
 ``DiTAC-official-style`` is a baseline built here from the description of the
 official implementation (spec ditac.md §4): nearest-entry table lookup,
 straight-through dT/du, and a per-element float64 gather of dT/dθ (N x d)
@@ -21,6 +26,8 @@ in the backward, all as unfused PyTorch ops.
 """
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import platform
 import statistics
 import time
@@ -93,6 +100,17 @@ def registered_names() -> List[str]:
     order), GELU first: the default rows."""
     names = dict.fromkeys(i.canonical for i in mmact.list_activations())
     return ['GELU'] + [n for n in names if n != 'GELU']
+
+
+def keep_freed_memory() -> bool:
+    """Has glibc keep freed blocks in the process (no mmap per large block,
+    no trimming); False where the C library is not glibc."""
+    libc = ctypes.CDLL(ctypes.util.find_library('c'))
+    if not hasattr(libc, 'mallopt'):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)
+                and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def _sync(device: torch.device) -> None:
@@ -219,14 +237,15 @@ def machine(device: str) -> str:
 
 
 def write(rows: List[dict], device: str, name: str = '',
-          peak_gbps: float = 0.0) -> Path:
+          peak_gbps: float = 0.0, kept_freed: bool = False) -> Path:
     stem = RESULTS / (name or f"activations_{device.split(':')[0]}")
     write_csv(rows, stem.with_suffix('.csv'))
     lines = [
         f'Machine: {machine(device)}; torch {torch.__version__}; '
         f'{rows[0]["numel"]} {rows[0]["dtype"]} elements ({rows[0]["inputs"]}'
         f' inputs, DiTAC init={rows[0]["init"]}), forward + backward;'
-        f' medians of {rows[0]["runs"]} runs per row, interleaved with GELU',
+        f' medians of {rows[0]["runs"]} runs per row, interleaved with GELU'
+        + ('; freed memory kept in the process' if kept_freed else ''),
         '', '| activation | ms | GELU ms | time / GELU | GB/s | of peak | '
         'saved MiB | saved / GELU |', '|---|---|---|---|---|---|---|---|'
     ]
@@ -269,11 +288,12 @@ def main() -> None:
     for name in args.names:
         if name != OFFICIAL:  # fail early, with suggestions
             mmact.get_activation(name.removesuffix(PYTORCH_PATH))
+    kept_freed = keep_freed_memory()
     rows = run(args.names, args.numel, args.device,
                getattr(torch, args.dtype), args.repeats, args.rounds,
                args.inputs, args.init)
-    print(f'wrote {write(rows, args.device, args.out, args.peak_gbps)}'
-          '.csv/.md')
+    stem = write(rows, args.device, args.out, args.peak_gbps, kept_freed)
+    print(f'wrote {stem}.csv/.md')
 
 
 if __name__ == '__main__':

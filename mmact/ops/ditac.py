@@ -433,33 +433,55 @@ def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
                  for t in (lt.base, lt.step, lt.first, lt.refine))
 
 
-def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> tuple:
+class CpuTable(NamedTuple):
+    """A table as the compiled kernels take it: ``args`` of the ops after
+    x (and grad), and ``order``: the :class:`LerpTable` row of each of its
+    rows (None: the same), to put the histogram back in that order."""
+    args: tuple
+    order: Optional[Tensor]
+
+
+def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
     # The kernels' packing (csrc/ditac_kernels.h): (base, step) rows, and
-    # first * 16 + level per grid bin.
-    pairs = torch.stack([lt.base, lt.step], 1).float().contiguous()
-    desc = lt.first.long() * 16 + torch.log2(lt.refine).long()
-    return (pairs, desc.int().contiguous(), float(spec.a), float(lt.scale),
-            *grid_split(lt, spec), lt.lo, lt.hi, lt.offset,
-            VARIANT_CODES[spec.variant], float(spec.negative_slope))
+    # first * 16 + level per grid bin. The upper identity bin's row moves
+    # from after the padding to right after the last sub-bin, so that
+    # where no bin is split sub-bin j = k + offset and a lookup skips desc.
+    pairs = torch.stack([lt.base, lt.step], 1)
+    first, order = lt.first.long(), None
+    if lt.offset:
+        rows = torch.arange(pairs.shape[0], device=pairs.device)
+        end = first[-2:-1] + lt.refine[-2:-1].long()
+        order = torch.where(rows < end, rows,
+                            torch.where(rows == end, first[-1:], rows - 1))
+        pairs = pairs[order]
+        first = torch.cat([first[:-1], end])
+    desc = first * 16 + torch.log2(lt.refine).long()
+    args = (pairs.float().contiguous(), desc.int().contiguous(),
+            float(spec.a), float(lt.scale), *grid_split(lt, spec), lt.lo,
+            lt.hi, lt.offset, VARIANT_CODES[spec.variant],
+            float(spec.negative_slope))
+    return CpuTable(args, order)
 
 
-def _cpu_tables(table: Table, lt: LerpTable, spec: DiTACSpec) -> tuple:
+def _cpu_tables(table: Table, lt: LerpTable, spec: DiTACSpec) -> CpuTable:
     return _derived(table, ('cpu', spec), lambda: _cpu_args(lt, spec))
 
 
-def cpu_forward(x: Tensor, args: tuple) -> Tensor:
-    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``; ``args``:
-    :func:`_cpu_args`)."""
-    y = torch.ops.mmact.ditac_forward(_dense(x.float()), *args)
+def cpu_forward(x: Tensor, cpu: CpuTable) -> Tensor:
+    """The compiled CPU forward (``torch.ops.mmact.ditac_forward``)."""
+    y = torch.ops.mmact.ditac_forward(_dense(x.float()), *cpu.args)
     return y.to(x.dtype)
 
 
 def cpu_backward(x: Tensor, grad_y: Tensor,
-                 args: tuple) -> Tuple[Tensor, Tensor]:
-    """The compiled CPU backward: (grad_x, (bins, 2) float64 histogram)."""
+                 cpu: CpuTable) -> Tuple[Tensor, Tensor]:
+    """The compiled CPU backward: (grad_x, (bins, 2) float64 histogram in
+    the :class:`LerpTable`'s row order)."""
     xd = _dense(x.float())
     grad_x, hist = torch.ops.mmact.ditac_backward(
-        xd, _same_layout(grad_y.float(), xd), *args)
+        xd, _same_layout(grad_y.float(), xd), *cpu.args)
+    if cpu.order is not None:
+        hist = torch.empty_like(hist).index_copy_(0, cpu.order, hist)
     return grad_x.to(x.dtype), hist
 
 

@@ -45,11 +45,17 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
               "mmact::ditac: bins [lo, hi] + offset outside the table");
   // Every sub-bin a lookup can reach lies in pairs.
   const int32_t* d = desc.data_ptr<int32_t>();
+  bool split = false;
   for (int64_t k = lo + offset; k <= hi + offset; ++k) {
     const int64_t first = d[k] >> 4, level = d[k] & 15;
     TORCH_CHECK(d[k] >= 0 && first + (int64_t{1} << level) <= pairs.size(0),
                 "mmact::ditac: sub-bins of bin ", k, " outside the table");
+    split = split || level > 0 || first != k;
   }
+  // The sub-bins of the lowest and the highest input.
+  const int32_t edge_lo = d[lo + offset] >> 4;
+  const int32_t edge_hi =
+      (d[hi + offset] >> 4) + (1 << (d[hi + offset] & 15)) - 1;
   return {pairs.data_ptr<float>(),
           d,
           static_cast<float>(sc_hi),
@@ -58,7 +64,10 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
           static_cast<float>(-a * scale - c_hi),
           static_cast<float>(lo),
           static_cast<float>(hi),
-          static_cast<int32_t>(offset)};
+          static_cast<int32_t>(offset),
+          edge_lo,
+          edge_hi == edge_lo ? -1 : edge_hi,
+          split};
 }
 
 at::Tensor ditac_forward(const at::Tensor& x, const at::Tensor& pairs,

@@ -3,7 +3,10 @@
 // Backward: grad_x plus the θ-histogram (upstream gradient per sub-bin,
 // weights 1 - w and w of the lerp): a float32 copy per thread, flushed into
 // the thread's float64 copy every kFlush elements; the copies summed at the
-// end. Compiled once per instruction set, each into the CPU_CAPABILITY
+// end. Every input outside the window lands in one of the table's two end
+// sub-bins: read-add-writes to one address would form a chain as long as
+// the tensor, so those lanes are summed in vector registers; the others
+// are compressed into a buffer and scattered from it. Compiled once per instruction set, each into the CPU_CAPABILITY
 // namespace of its translation unit: ditac.cpp (AVX2) and avx512/ditac.cpp.
 #pragma once
 
@@ -28,11 +31,16 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 // c_hi + c_lo, c_hi on a grid coarse enough that c_hi - k is exact, and
 // s - k = (x sc_hi + (c_hi - k)) + (fma error of x sc_hi + c_lo +
 // x sc_lo): the first sum is exact (Sterbenz), the rest small.
+//
+// edge_lo, edge_hi: the first and the last sub-bin a lookup can reach (-1
+// for no second one); split: whether any grid bin is split (where none is,
+// sub-bin j = k + offset: the lookup skips desc).
 struct Lerp {
   const float* pairs;
   const int32_t* desc;
   float sc_hi, sc_lo, c_hi, c_lo, lo, hi;
-  int32_t offset;
+  int32_t offset, edge_lo, edge_hi;
+  bool split;
 };
 
 inline namespace CPU_CAPABILITY {
@@ -126,15 +134,23 @@ inline void locate(const Vec& x, const Lerp& t, Located& out) {
   const Vec k =
       clamp_nan_low((p + Vec(t.c_hi)).floor(), Vec(t.lo), Vec(t.hi));
   const Vec s_k = (p + (Vec(t.c_hi) - k)) + small;
+  const VecI bin = at::vec::convert_to_int_of_same_size(k) + VecI(t.offset);
+  Vec base, step;
+  if (!t.split) {
+    out.w = s_k;
+    out.idx = bin;
+    pairs_at(t.pairs, bin, base, step);
+    out.warped = at::vec::fmadd(s_k, step, base);
+    out.rate = step;
+    return;
+  }
   const Vec one(1.f);
   Vec first, refine;
-  descriptors(t.desc, at::vec::convert_to_int_of_same_size(k) + VecI(t.offset),
-              first, refine);
+  descriptors(t.desc, bin, first, refine);
   const Vec q = s_k * refine;
   const Vec sub = clamp_nan_low(q.floor(), Vec(0.f), refine - one);
   out.w = q - sub;
   out.idx = at::vec::convert_to_int_of_same_size(first + sub);
-  Vec base, step;
   pairs_at(t.pairs, out.idx, base, step);
   out.warped = at::vec::fmadd(out.w, step, base);
   out.rate = step * refine;
@@ -202,6 +218,123 @@ void forward_kernel(const float* x, float* y, int64_t n, const Lerp& t,
 // Elements per float32 histogram before it is flushed into the thread's
 // float64 one: the float32 copy stays in L1 and keeps few terms per sum.
 constexpr int64_t kFlush = 1 << 16;
+// Lanes held before they are scattered: one long loop instead of a short
+// one of varying length per vector (a mispredicted exit each).
+constexpr int64_t kHeld = 1024;
+
+// The lanes [0, count) of idx that are neither edge, as a bit mask.
+inline uint32_t interior(const VecI& idx, const Lerp& t, int64_t count) {
+  const uint32_t lanes = (1u << count) - 1;
+#if defined(CPU_CAPABILITY_AVX512)
+  return lanes & _mm512_cmpneq_epi32_mask(idx, _mm512_set1_epi32(t.edge_lo)) &
+         _mm512_cmpneq_epi32_mask(idx, _mm512_set1_epi32(t.edge_hi));
+#else
+  const __m256i edge =
+      _mm256_or_si256(_mm256_cmpeq_epi32(idx, _mm256_set1_epi32(t.edge_lo)),
+                      _mm256_cmpeq_epi32(idx, _mm256_set1_epi32(t.edge_hi)));
+  return lanes & ~static_cast<uint32_t>(
+                     _mm256_movemask_ps(_mm256_castsi256_ps(edge)));
+#endif
+}
+
+#if !defined(CPU_CAPABILITY_AVX512)
+// AVX2 has no compress: a permutation per 8-bit lane mask that moves the
+// set lanes to the front, in order.
+struct CompressTable {
+  alignas(32) int32_t order[256][8];
+  constexpr CompressTable() : order() {
+    for (int m = 0; m < 256; ++m) {
+      int n = 0;
+      for (int lane = 0; lane < 8; ++lane) {
+        if (m >> lane & 1) order[m][n++] = lane;
+      }
+    }
+  }
+};
+inline constexpr CompressTable kCompress{};
+#endif
+
+// The lanes of mask, in order, of idx, e and ew appended at out + n.
+inline void append(uint32_t mask, const VecI& idx, const Vec& e,
+                   const Vec& ew, int32_t* out_idx, float* out_e,
+                   float* out_ew, int64_t n) {
+#if defined(CPU_CAPABILITY_AVX512)
+  _mm512_storeu_si512(out_idx + n, _mm512_maskz_compress_epi32(mask, idx));
+  _mm512_storeu_ps(out_e + n, _mm512_maskz_compress_ps(mask, e));
+  _mm512_storeu_ps(out_ew + n, _mm512_maskz_compress_ps(mask, ew));
+#else
+  const __m256i order = _mm256_load_si256(
+      reinterpret_cast<const __m256i*>(kCompress.order[mask]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_idx + n),
+                      _mm256_permutevar8x32_epi32(idx, order));
+  _mm256_storeu_ps(out_e + n, _mm256_permutevar8x32_ps(e, order));
+  _mm256_storeu_ps(out_ew + n, _mm256_permutevar8x32_ps(ew, order));
+#endif
+}
+
+// The thread's histograms: h (float32, (bins, 2)), the held lanes, and the
+// edge sub-bins' sums (e and e w at edge_lo, then at edge_hi) per lane.
+class Histogram {
+ public:
+  Histogram(int64_t bins, const Lerp& t) : h_(bins * 2), t_(t) { clear(); }
+
+  void add(const VecI& idx, const Vec& e, const Vec& ew, int64_t count) {
+    const Vec lo = at::vec::cast<float>(idx == VecI(t_.edge_lo));
+    const Vec hi = at::vec::cast<float>(idx == VecI(t_.edge_hi));
+    edge_[0] += e & lo;
+    edge_[1] += ew & lo;
+    edge_[2] += e & hi;
+    edge_[3] += ew & hi;
+    const uint32_t mask = interior(idx, t_, count);
+    append(mask, idx, e, ew, idx_, e_, ew_, held_);
+    held_ += __builtin_popcount(mask);
+    if (held_ > kHeld - kLanes) scatter();
+  }
+
+  // Adds everything to total (float64, (bins, 2)) and starts over.
+  void flush(double* total) {
+    scatter();
+    for (size_t k = 0; k < h_.size(); ++k) total[k] += h_[k];
+    for (int side = 0; side < 2; ++side) {
+      const int32_t bin = side == 0 ? t_.edge_lo : t_.edge_hi;
+      if (bin < 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        alignas(64) float lanes[kLanes];
+        edge_[2 * side + i].store(lanes);
+        double sum = 0.0;
+        for (int64_t j = 0; j < kLanes; ++j) sum += lanes[j];
+        total[2 * bin + i] += sum;
+      }
+    }
+    clear();
+  }
+
+ private:
+  void clear() {
+    std::fill(h_.begin(), h_.end(), 0.f);
+    for (Vec& v : edge_) v = Vec(0.f);
+  }
+
+  // Both sums of a bin in one 64-bit read-add-write.
+  void scatter() {
+    for (int64_t j = 0; j < held_; ++j) {
+      double* bin = reinterpret_cast<double*>(h_.data() + 2 * idx_[j]);
+      const __m128 terms =
+          _mm_unpacklo_ps(_mm_load_ss(e_ + j), _mm_load_ss(ew_ + j));
+      _mm_store_sd(bin, _mm_castps_pd(_mm_add_ps(
+                            _mm_castpd_ps(_mm_load_sd(bin)), terms)));
+    }
+    held_ = 0;
+  }
+
+  std::vector<float> h_;
+  const Lerp& t_;
+  Vec edge_[4];
+  int64_t held_ = 0;
+  alignas(64) int32_t idx_[kHeld];
+  alignas(64) float e_[kHeld];
+  alignas(64) float ew_[kHeld];
+};
 
 template <int64_t V>
 void backward_kernel(const float* x, const float* g, float* gx,
@@ -209,12 +342,9 @@ void backward_kernel(const float* x, const float* g, float* gx,
                      float slope) {
   at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     double* total = hist + at::get_thread_num() * bins * 2;
-    std::vector<float> h(bins * 2);
+    Histogram h(bins, t);
     Located loc;
-    alignas(64) float terms[2 * kLanes];  // (e, e w) per lane
-    alignas(64) int32_t idx[kLanes];
     for (int64_t block = begin; block < end; block += kFlush) {
-      std::fill(h.begin(), h.end(), 0.f);
       for_each_vec(block, std::min(end, block + kFlush),
                    [&](int64_t i, int64_t count) {
         const Vec xv = load(x + i, count), gv = load(g + i, count);
@@ -226,21 +356,9 @@ void backward_kernel(const float* x, const float* g, float* gx,
           d = at::vec::fmadd(loc.warped * dm, gv, d);
         }
         store(d, gx + i, count);
-        const auto both = at::vec::interleave2<float>(e, e * loc.w);
-        std::get<0>(both).store(terms);
-        std::get<1>(both).store(terms + kLanes);
-        loc.idx.store(idx);
-        // Both sums of a bin in one 64-bit read-add-write.
-        for (int64_t j = 0; j < count; ++j) {
-          double* bin = reinterpret_cast<double*>(h.data() + 2 * idx[j]);
-          const __m128 sum = _mm_add_ps(
-              _mm_castpd_ps(_mm_load_sd(bin)),
-              _mm_castpd_ps(_mm_load_sd(
-                  reinterpret_cast<const double*>(terms + 2 * j))));
-          _mm_store_sd(bin, _mm_castps_pd(sum));
-        }
+        h.add(loc.idx, e, e * loc.w, count);
       });
-      for (int64_t k = 0; k < bins * 2; ++k) total[k] += h[k];
+      h.flush(total);
     }
   });
 }
