@@ -109,7 +109,9 @@ def test_ditac_layouts_without_copies():
     ry, rgx, rgt = _run(x, g.contiguous(), float_table(table), spec, True)
     torch.testing.assert_close(y, ry)
     torch.testing.assert_close(gx, rgx)
-    torch.testing.assert_close(gt, rgt)
+    # The θ-histogram sums in storage order: float32 rounding differs
+    # where a sub-bin holds three or more elements.
+    torch.testing.assert_close(gt, rgt, rtol=1e-5, atol=1e-6)
     t = x.transpose(1, 3)  # no dense layout: computed on a copy
     torch.testing.assert_close(_run(t, t, float_table(table), spec,
                                     True)[0], ry.transpose(1, 3))

@@ -238,55 +238,100 @@ inline uint32_t interior(const VecI& idx, const Lerp& t, int64_t count) {
 }
 
 #if !defined(CPU_CAPABILITY_AVX512)
-// AVX2 has no compress: a permutation per 8-bit lane mask that moves the
-// set lanes to the front, in order.
+// AVX2 has no compress: permutations that move the set lanes of a mask to
+// the front, in order: of 8 floats (8-bit masks) and of 4 float pairs
+// (4-bit masks).
 struct CompressTable {
-  alignas(32) int32_t order[256][8];
-  constexpr CompressTable() : order() {
+  alignas(32) int32_t lanes[256][8];
+  alignas(32) int32_t pairs[16][8];
+  constexpr CompressTable() : lanes(), pairs() {
     for (int m = 0; m < 256; ++m) {
       int n = 0;
       for (int lane = 0; lane < 8; ++lane) {
-        if (m >> lane & 1) order[m][n++] = lane;
+        if (m >> lane & 1) {
+          lanes[m][n] = lane;
+          if (m < 16) {
+            pairs[m][2 * n] = 2 * lane;
+            pairs[m][2 * n + 1] = 2 * lane + 1;
+          }
+          ++n;
+        }
       }
     }
   }
 };
 inline constexpr CompressTable kCompress{};
+
+inline __m256i compress_order(const int32_t* order) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(order));
+}
 #endif
 
-// The lanes of mask, in order, of idx, e and ew appended at out + n.
+// The lanes of mask, in order, appended at n: idx to out_idx, (e, ew)
+// pairs to out_terms.
 inline void append(uint32_t mask, const VecI& idx, const Vec& e,
-                   const Vec& ew, int32_t* out_idx, float* out_e,
-                   float* out_ew, int64_t n) {
+                   const Vec& ew, int32_t* out_idx, float* out_terms,
+                   int64_t n) {
+  // (e, ew) of the first half of the lanes, then of the second.
+  const auto both = at::vec::interleave2<float>(e, ew);
+  const uint32_t half = mask & ((1u << (kLanes / 2)) - 1);
+  float* second = out_terms + 2 * (n + __builtin_popcount(half));
 #if defined(CPU_CAPABILITY_AVX512)
   _mm512_storeu_si512(out_idx + n, _mm512_maskz_compress_epi32(mask, idx));
-  _mm512_storeu_ps(out_e + n, _mm512_maskz_compress_ps(mask, e));
-  _mm512_storeu_ps(out_ew + n, _mm512_maskz_compress_ps(mask, ew));
+  _mm512_storeu_pd(out_terms + 2 * n,
+                   _mm512_maskz_compress_pd(
+                       half, _mm512_castps_pd(std::get<0>(both))));
+  _mm512_storeu_pd(second, _mm512_maskz_compress_pd(
+                               mask >> 8, _mm512_castps_pd(std::get<1>(both))));
 #else
-  const __m256i order = _mm256_load_si256(
-      reinterpret_cast<const __m256i*>(kCompress.order[mask]));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_idx + n),
-                      _mm256_permutevar8x32_epi32(idx, order));
-  _mm256_storeu_ps(out_e + n, _mm256_permutevar8x32_ps(e, order));
-  _mm256_storeu_ps(out_ew + n, _mm256_permutevar8x32_ps(ew, order));
+  _mm256_storeu_si256(
+      reinterpret_cast<__m256i*>(out_idx + n),
+      _mm256_permutevar8x32_epi32(idx, compress_order(kCompress.lanes[mask])));
+  _mm256_storeu_ps(out_terms + 2 * n,
+                   _mm256_permutevar8x32_ps(
+                       std::get<0>(both), compress_order(kCompress.pairs[half])));
+  _mm256_storeu_ps(second,
+                   _mm256_permutevar8x32_ps(
+                       std::get<1>(both), compress_order(kCompress.pairs[mask >> 4])));
 #endif
 }
 
-// The thread's histograms: h (float32, (bins, 2)), the held lanes, and the
-// edge sub-bins' sums (e and e w at edge_lo, then at edge_hi) per lane.
+using VecD = at::vec::Vectorized<double>;
+
+// sum[0] += the first half of the lanes of v, sum[1] += the second, in
+// float64.
+inline void add_wide(const Vec& v, VecD* sum) {
+#if defined(CPU_CAPABILITY_AVX512)
+  sum[0] += VecD(_mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+  sum[1] += VecD(_mm512_cvtps_pd(_mm256_castpd_ps(
+      _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+#else
+  sum[0] += VecD(_mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+  sum[1] += VecD(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+#endif
+}
+
+// The thread's histograms: h (float32, (bins, 2)) and the held lanes;
+// with EdgeSums the edge sub-bins' sums (e and e w at edge_lo, then at
+// edge_hi) per lane in float64 ('inf' extrapolates the end segments: w
+// grows with the distance from the window), without them the edges are
+// not summed (the identity bins, which θ does not reach).
+template <bool EdgeSums>
 class Histogram {
  public:
   Histogram(int64_t bins, const Lerp& t) : h_(bins * 2), t_(t) { clear(); }
 
   void add(const VecI& idx, const Vec& e, const Vec& ew, int64_t count) {
-    const Vec lo = at::vec::cast<float>(idx == VecI(t_.edge_lo));
-    const Vec hi = at::vec::cast<float>(idx == VecI(t_.edge_hi));
-    edge_[0] += e & lo;
-    edge_[1] += ew & lo;
-    edge_[2] += e & hi;
-    edge_[3] += ew & hi;
+    if constexpr (EdgeSums) {
+      const Vec lo = at::vec::cast<float>(idx == VecI(t_.edge_lo));
+      const Vec hi = at::vec::cast<float>(idx == VecI(t_.edge_hi));
+      add_wide(e & lo, edge_[0]);
+      add_wide(ew & lo, edge_[1]);
+      add_wide(e & hi, edge_[2]);
+      add_wide(ew & hi, edge_[3]);
+    }
     const uint32_t mask = interior(idx, t_, count);
-    append(mask, idx, e, ew, idx_, e_, ew_, held_);
+    append(mask, idx, e, ew, idx_, terms_, held_);
     held_ += __builtin_popcount(mask);
     if (held_ > kHeld - kLanes) scatter();
   }
@@ -295,15 +340,14 @@ class Histogram {
   void flush(double* total) {
     scatter();
     for (size_t k = 0; k < h_.size(); ++k) total[k] += h_[k];
-    for (int side = 0; side < 2; ++side) {
+    for (int side = 0; EdgeSums && side < 2; ++side) {
       const int32_t bin = side == 0 ? t_.edge_lo : t_.edge_hi;
       if (bin < 0) continue;
       for (int i = 0; i < 2; ++i) {
-        alignas(64) float lanes[kLanes];
-        edge_[2 * side + i].store(lanes);
-        double sum = 0.0;
-        for (int64_t j = 0; j < kLanes; ++j) sum += lanes[j];
-        total[2 * bin + i] += sum;
+        alignas(64) double lanes[kLanes];
+        edge_[2 * side + i][0].store(lanes);
+        edge_[2 * side + i][1].store(lanes + kLanes / 2);
+        for (int64_t j = 0; j < kLanes; ++j) total[2 * bin + i] += lanes[j];
       }
     }
     clear();
@@ -312,15 +356,15 @@ class Histogram {
  private:
   void clear() {
     std::fill(h_.begin(), h_.end(), 0.f);
-    for (Vec& v : edge_) v = Vec(0.f);
+    for (auto& halves : edge_) halves[0] = halves[1] = VecD(0.0);
   }
 
   // Both sums of a bin in one 64-bit read-add-write.
   void scatter() {
     for (int64_t j = 0; j < held_; ++j) {
       double* bin = reinterpret_cast<double*>(h_.data() + 2 * idx_[j]);
-      const __m128 terms =
-          _mm_unpacklo_ps(_mm_load_ss(e_ + j), _mm_load_ss(ew_ + j));
+      const __m128 terms = _mm_castpd_ps(
+          _mm_load_sd(reinterpret_cast<const double*>(terms_ + 2 * j)));
       _mm_store_sd(bin, _mm_castps_pd(_mm_add_ps(
                             _mm_castpd_ps(_mm_load_sd(bin)), terms)));
     }
@@ -329,11 +373,10 @@ class Histogram {
 
   std::vector<float> h_;
   const Lerp& t_;
-  Vec edge_[4];
+  VecD edge_[4][2];
   int64_t held_ = 0;
   alignas(64) int32_t idx_[kHeld];
-  alignas(64) float e_[kHeld];
-  alignas(64) float ew_[kHeld];
+  alignas(64) float terms_[2 * kHeld];
 };
 
 template <int64_t V>
@@ -342,7 +385,7 @@ void backward_kernel(const float* x, const float* g, float* gx,
                      float slope) {
   at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
     double* total = hist + at::get_thread_num() * bins * 2;
-    Histogram h(bins, t);
+    Histogram<V == kInf> h(bins, t);
     Located loc;
     for (int64_t block = begin; block < end; block += kFlush) {
       for_each_vec(block, std::min(end, block + kFlush),
