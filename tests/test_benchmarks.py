@@ -115,6 +115,22 @@ def test_activation_benchmark_covers_every_registered_activation():
         assert rows[name]['memory_ratio'] < 1.01, rows[name]
 
 
+def test_exactness_benchmark_states_errors_as_input_shifts():
+    """|y - y_exact| / (|dy/dx| ulp(x)) over the inputs erring > 1e-5: at
+    θ = 0, y = x Φ(x) and dy/dx = Φ(x) + x φ(x)."""
+    import math
+
+    import bench_ditac_exactness as be
+
+    from mmact.modules import DiTAC
+    act = DiTAC()
+    x = torch.tensor([1.0, 0.5])
+    slope = 0.5 * (1 + math.erf(2**-0.5)) + math.exp(-0.5) / (2 * math.pi)**.5
+    shift = be._input_shift(act, x, torch.tensor([1e-4, 1e-6]).double())
+    assert shift == pytest.approx(1e-4 / (slope * 2.0**-23), rel=1e-6)
+    assert be._input_shift(act, x, torch.full((2, ), 1e-5).double()) == 0
+
+
 def test_train_step_benchmark_runs_upernet(tmp_path):
     cmd = [sys.executable, 'benchmarks/bench_train_step.py', '--acts',
            'GELU', 'DiTAC', '--size', '32', '--batch', '2', '--steps', '1',
