@@ -15,8 +15,8 @@ ditac_exact`. It reports the median and worst draw, the sub-bins of the
 refined tables, and the table build time. Where mmact's error exceeds 1e-5
 it also reports the error as a shift of the input: |y - y_exact| /
 (|dy/dx| ulp(x)), the fraction of a float32 step of x that moves the exact
-y as far (dy/dx from the float64 closed form's dT/du). Results go to stdout and to
-``benchmarks/results/ditac_exactness_cpu.{csv,md}``.
+y as far (dy/dx from the float64 closed form's dT/du). Results go to stdout
+and to ``benchmarks/results/ditac_exactness_cpu.{csv,md}``.
 
     python benchmarks/bench_ditac_exactness.py              # 200 draws
     python benchmarks/bench_ditac_exactness.py --draws 20

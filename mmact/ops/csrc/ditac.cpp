@@ -52,10 +52,13 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
                 "mmact::ditac: sub-bins of bin ", k, " outside the table");
     split = split || level > 0 || first != k;
   }
-  // The sub-bins of the lowest and the highest input.
+  // The sub-bins of the lowest and the highest input, and their weight
+  // w = (s - k) 2^level - sub as a function of x.
   const int32_t edge_lo = d[lo + offset] >> 4;
   const int32_t edge_hi =
       (d[hi + offset] >> 4) + (1 << (d[hi + offset] & 15)) - 1;
+  const double refine_lo = 1 << (d[lo + offset] & 15);
+  const double refine_hi = 1 << (d[hi + offset] & 15);
   return {pairs.data_ptr<float>(),
           d,
           static_cast<float>(sc_hi),
@@ -67,6 +70,9 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
           static_cast<int32_t>(offset),
           edge_lo,
           edge_hi == edge_lo ? -1 : edge_hi,
+          {scale * refine_lo, scale * refine_hi},
+          {(-a * scale - lo) * refine_lo,
+           (-a * scale - hi) * refine_hi - (refine_hi - 1)},
           split};
 }
 

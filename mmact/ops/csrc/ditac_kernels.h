@@ -5,9 +5,11 @@
 // the thread's float64 copy every kFlush elements; the copies summed at the
 // end. Every input outside the window lands in one of the table's two end
 // sub-bins: read-add-writes to one address would form a chain as long as
-// the tensor, so those lanes are summed in vector registers; the others
-// are compressed into a buffer and scattered from it. Compiled once per instruction set, each into the CPU_CAPABILITY
-// namespace of its translation unit: ditac.cpp (AVX2) and avx512/ditac.cpp.
+// the tensor, so those lanes are summed in vector registers ('inf') or
+// not at all (the identity bins of the others); the rest are compressed
+// into a buffer and scattered from it. Compiled once per instruction set,
+// each into the CPU_CAPABILITY namespace of its translation unit:
+// ditac.cpp (AVX2) and avx512/ditac.cpp.
 #pragma once
 
 #include <vector>
@@ -33,13 +35,15 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 // x sc_lo): the first sum is exact (Sterbenz), the rest small.
 //
 // edge_lo, edge_hi: the first and the last sub-bin a lookup can reach (-1
-// for no second one); split: whether any grid bin is split (where none is,
-// sub-bin j = k + offset: the lookup skips desc).
+// for no second one), where w = x edge_slope[i] + edge_offset[i] (float64);
+// split: whether any grid bin is split (where none is, sub-bin j = k +
+// offset: the lookup skips desc).
 struct Lerp {
   const float* pairs;
   const int32_t* desc;
   float sc_hi, sc_lo, c_hi, c_lo, lo, hi;
   int32_t offset, edge_lo, edge_hi;
+  double edge_slope[2], edge_offset[2];
   bool split;
 };
 
@@ -276,63 +280,58 @@ inline void append(uint32_t mask, const VecI& idx, const Vec& e,
   const auto both = at::vec::interleave2<float>(e, ew);
   const uint32_t half = mask & ((1u << (kLanes / 2)) - 1);
   float* second = out_terms + 2 * (n + __builtin_popcount(half));
+  const Vec first = std::get<0>(both), last = std::get<1>(both);
 #if defined(CPU_CAPABILITY_AVX512)
   _mm512_storeu_si512(out_idx + n, _mm512_maskz_compress_epi32(mask, idx));
   _mm512_storeu_pd(out_terms + 2 * n,
-                   _mm512_maskz_compress_pd(
-                       half, _mm512_castps_pd(std::get<0>(both))));
-  _mm512_storeu_pd(second, _mm512_maskz_compress_pd(
-                               mask >> 8, _mm512_castps_pd(std::get<1>(both))));
+                   _mm512_maskz_compress_pd(half, _mm512_castps_pd(first)));
+  _mm512_storeu_pd(
+      second, _mm512_maskz_compress_pd(mask >> 8, _mm512_castps_pd(last)));
 #else
-  _mm256_storeu_si256(
-      reinterpret_cast<__m256i*>(out_idx + n),
-      _mm256_permutevar8x32_epi32(idx, compress_order(kCompress.lanes[mask])));
+  const __m256i lanes = compress_order(kCompress.lanes[mask]);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_idx + n),
+                      _mm256_permutevar8x32_epi32(idx, lanes));
   _mm256_storeu_ps(out_terms + 2 * n,
                    _mm256_permutevar8x32_ps(
-                       std::get<0>(both), compress_order(kCompress.pairs[half])));
+                       first, compress_order(kCompress.pairs[half])));
   _mm256_storeu_ps(second,
                    _mm256_permutevar8x32_ps(
-                       std::get<1>(both), compress_order(kCompress.pairs[mask >> 4])));
+                       last, compress_order(kCompress.pairs[mask >> 4])));
 #endif
 }
 
 using VecD = at::vec::Vectorized<double>;
 
-// sum[0] += the first half of the lanes of v, sum[1] += the second, in
-// float64.
-inline void add_wide(const Vec& v, VecD* sum) {
+// The first (half 0) or the second half of the lanes of v in float64.
+inline VecD widen(const Vec& v, int half) {
 #if defined(CPU_CAPABILITY_AVX512)
-  sum[0] += VecD(_mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-  sum[1] += VecD(_mm512_cvtps_pd(_mm256_castpd_ps(
-      _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+  return VecD(_mm512_cvtps_pd(_mm256_castpd_ps(
+      _mm512_extractf64x4_pd(_mm512_castps_pd(v), half))));
 #else
-  sum[0] += VecD(_mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-  sum[1] += VecD(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  return VecD(_mm256_cvtps_pd(_mm256_extractf128_ps(v, half)));
 #endif
 }
 
 // The thread's histograms: h (float32, (bins, 2)) and the held lanes;
 // with EdgeSums the edge sub-bins' sums (e and e w at edge_lo, then at
-// edge_hi) per lane in float64 ('inf' extrapolates the end segments: w
-// grows with the distance from the window), without them the edges are
-// not summed (the identity bins, which θ does not reach).
+// edge_hi) per lane in float64, w from x in float64 ('inf' extrapolates
+// the end segments: w grows with the distance from the window, and so
+// does its float32 rounding), without them the edges are not summed (the
+// identity bins, which θ does not reach).
 template <bool EdgeSums>
 class Histogram {
  public:
   Histogram(int64_t bins, const Lerp& t) : h_(bins * 2), t_(t) { clear(); }
 
-  void add(const VecI& idx, const Vec& e, const Vec& ew, int64_t count) {
-    if constexpr (EdgeSums) {
-      const Vec lo = at::vec::cast<float>(idx == VecI(t_.edge_lo));
-      const Vec hi = at::vec::cast<float>(idx == VecI(t_.edge_hi));
-      add_wide(e & lo, edge_[0]);
-      add_wide(ew & lo, edge_[1]);
-      add_wide(e & hi, edge_[2]);
-      add_wide(ew & hi, edge_[3]);
-    }
+  void add(const VecI& idx, const Vec& x, const Vec& e, const Vec& ew,
+           int64_t count) {
     const uint32_t mask = interior(idx, t_, count);
+    const int64_t kept = __builtin_popcount(mask);
+    if constexpr (EdgeSums) {
+      if (kept < count) add_edges(idx, x, e);
+    }
     append(mask, idx, e, ew, idx_, terms_, held_);
-    held_ += __builtin_popcount(mask);
+    held_ += kept;
     if (held_ > kHeld - kLanes) scatter();
   }
 
@@ -359,8 +358,27 @@ class Histogram {
     for (auto& halves : edge_) halves[0] = halves[1] = VecD(0.0);
   }
 
+  // Lanes of other sub-bins enter as x = 0, e = 0: no NaN from an
+  // infinite x at the other edge.
+  void add_edges(const VecI& idx, const Vec& x, const Vec& e) {
+    for (int side = 0; side < 2; ++side) {
+      const Vec at = at::vec::cast<float>(
+          idx == VecI(side == 0 ? t_.edge_lo : t_.edge_hi));
+      const Vec xs = x & at, es = e & at;
+      for (int half = 0; half < 2; ++half) {
+        const VecD ed = widen(es, half);
+        const VecD w = at::vec::fmadd(widen(xs, half),
+                                      VecD(t_.edge_slope[side]),
+                                      VecD(t_.edge_offset[side]));
+        edge_[2 * side][half] += ed;
+        edge_[2 * side + 1][half] += ed * w;
+      }
+    }
+  }
+
   // Both sums of a bin in one 64-bit read-add-write.
   void scatter() {
+#pragma GCC unroll 4
     for (int64_t j = 0; j < held_; ++j) {
       double* bin = reinterpret_cast<double*>(h_.data() + 2 * idx_[j]);
       const __m128 terms = _mm_castpd_ps(
@@ -399,7 +417,7 @@ void backward_kernel(const float* x, const float* g, float* gx,
           d = at::vec::fmadd(loc.warped * dm, gv, d);
         }
         store(d, gx + i, count);
-        h.add(loc.idx, e, e * loc.w, count);
+        h.add(loc.idx, xv, e, e * loc.w, count);
       });
       h.flush(total);
     }
