@@ -441,7 +441,8 @@ void ditac_forward_kernel(const float* x, float* y, int64_t n,
   });
 }
 
-// grad_x and the (threads, bins, 2) float64 θ-histogram, zero on entry.
+// grad_x and the (threads, bins, 2) float64 θ-histogram, zero on entry
+// (the identity bins' rows stay zero).
 void ditac_backward_kernel(const float* x, const float* g, float* gx,
                                   double* hist, int64_t bins, int64_t n,
                                   const Lerp& t, int64_t variant,
