@@ -84,9 +84,9 @@ def _build_ms(act: DiTAC) -> float:
     return (time.perf_counter() - start) / 10 * 1e3
 
 
-def run(draws: int) -> list:
+def run(draws: int, cases: dict = CASES) -> list:
     rows = []
-    for case, settings in CASES.items():
+    for case, settings in cases.items():
         errors = {'mmact': [], 'uniform-lerp': [], 'official-nearest': []}
         bins, build, shifts = [], [], []
         for seed in range(draws):

@@ -131,6 +131,17 @@ def test_exactness_benchmark_states_errors_as_input_shifts():
     assert be._input_shift(act, x, torch.full((2, ), 1e-5).double()) == 0
 
 
+def test_twenty_cells_within_1e5_or_a_tenth_of_an_input_step():
+    """200 prior draws with 20 cells: each draw's float32 forward within
+    1e-5 of the closed form, or (next to a repelling end, at the level
+    cap) within what moving x by 0.1 of its float32 step does."""
+    import bench_ditac_exactness as be
+    rows = be.run(200, {'20 cells': dict(num_cells=20)})
+    ours = next(r for r in rows if r['method'] == 'mmact')
+    assert ours['within_1e5'] >= 195
+    assert float(ours['beyond_1e5_ulp'] or 0) <= 0.1, ours
+
+
 def test_train_step_benchmark_runs_upernet(tmp_path):
     cmd = [sys.executable, 'benchmarks/bench_train_step.py', '--acts',
            'GELU', 'DiTAC', '--size', '32', '--batch', '2', '--steps', '1',
