@@ -5,6 +5,7 @@ import pytest
 import torch
 from toy import DITAC_WINDOWS, ditac_case, float_table, lerp
 
+from mmact.functional import cpab as F_cpab
 from mmact.functional import layeract as F_la
 from mmact.functional import pdelu as F_pdelu
 from mmact.modules import DiTAC
@@ -140,6 +141,52 @@ def test_ditac_module_training_step_matches():
                                rtol=1e-4)
 
 
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
+def test_ditac_table_build_matches_tensor_ops(variant, monkeypatch):
+    """The compiled table build refines as the tensor ops do: the same
+    levels, T and dT/dθ within float64 rounding (the PyTorch path also
+    integrates with the reference), for θ = 0, a step away from it, and
+    prior-scale to steep θ, on windows, cell counts and sizes; and with a
+    capacity so small that the tolerance is raised to fit it."""
+    from mmact.functional import ditac as F_ditac
+    window = (0.0, 3.0) if variant == 'ge' else (-3.0, 3.0)
+    cases = [(window, 10, 2048), (DITAC_WINDOWS[variant], 20, 2048),
+             (DITAC_WINDOWS[variant], 6, 512)]
+    default_capacity = op.capacity
+
+    def build(theta, nc, size, spec, kernels):
+        with cpu_kernels(kernels):
+            return op.build_table(theta, nc, size, spec, True, torch.float64)
+
+    lowered = 0
+    for (a, b), nc, size in cases:
+        spec = op.DiTACSpec(a, b, variant, 0.01)
+        d = nc - 1 if F_ditac.zero_boundary(variant) else nc + 1
+        gen = torch.Generator().manual_seed(nc)
+        for scale in (0.0, 1e-4, 0.1, 0.3, 1.0):
+            theta = torch.randn(d, generator=gen, dtype=torch.float64) * scale
+            levels = []
+            for tight in (False, True):
+                monkeypatch.setattr(op, 'capacity',
+                                    (lambda n: n + 15) if tight
+                                    else default_capacity)
+                built = build(theta, nc, size, spec, True)
+                ref = build(theta, nc, size, spec, False)
+                assert torch.equal(built.level, ref.level), (nc, scale)
+                torch.testing.assert_close(built.T, ref.T, atol=1e-14,
+                                           rtol=0)
+                torch.testing.assert_close(built.J, ref.J, atol=1e-12,
+                                           rtol=1e-12)
+                assert built.T.shape == (op.capacity(size) + 1, )
+                levels.append(built.level)
+            monkeypatch.undo()
+            if scale in (0.0, 1.0):
+                assert bool(levels[0].any()) == (scale > 0), (nc, scale)
+            lowered += not torch.equal(*levels)
+    # The tight capacity lowered levels, i.e. raised the tolerance.
+    assert lowered >= 3
+
+
 def test_ops_pass_opcheck():
     """Schemas, fake (meta) kernels and dispatch are consistent, so the
     ops trace under torch.compile."""
@@ -150,6 +197,11 @@ def test_ops_pass_opcheck():
     torch.library.opcheck(torch.ops.mmact.ditac_forward, (x, *args))
     torch.library.opcheck(torch.ops.mmact.ditac_backward,
                           (x, torch.randn_like(x), *args))
+    A, B = F_cpab.coefficients(torch.randn(9, dtype=torch.float64), 10, True)
+    for with_grad in (True, False):
+        torch.library.opcheck(torch.ops.mmact.ditac_table,
+                              (A, B.contiguous(), 64, 126, 2.5, 1e-6, 10, 1,
+                               with_grad))
     rows = x.reshape(2, -1)
     mean, rstd = (t.view(-1) for t in F_la.statistics(rows, 1e-5, True))
     torch.library.opcheck(torch.ops.mmact.layeract_forward,
@@ -177,6 +229,16 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(RuntimeError, match='pairs must be a contiguous'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), args[0].t(),
                                       *args[1:])
+    A, B = F_cpab.coefficients(torch.zeros(9), 10, True)
+    with pytest.raises(RuntimeError, match='A must hold 2 nc coefficients'):
+        torch.ops.mmact.ditac_table(A[:-1], B.contiguous(), 64, 126, 2.5,
+                                    1e-6, 10, 1, True)
+    with pytest.raises(RuntimeError, match='capacity >= size - 1'):
+        torch.ops.mmact.ditac_table(A, B.contiguous(), 64, 62, 2.5, 1e-6,
+                                    10, 1, True)
+    with pytest.raises(RuntimeError, match='width and tolerance must be'):
+        torch.ops.mmact.ditac_table(A, B.contiguous(), 64, 126, 0.0, 1e-6,
+                                    10, 1, True)
     with pytest.raises(RuntimeError, match='one mean and rstd per row'):
         torch.ops.mmact.layeract_forward(torch.zeros(2, 3), torch.zeros(3),
                                          torch.zeros(3), 0)

@@ -18,10 +18,11 @@ except ImportError:  # CPU-only installs: the PyTorch paths serve
 
 # What mmact._C registers (csrc/*.cpp); a build older than the sources
 # lacks some.
-CPU_OPS = ('ditac_forward', 'ditac_backward', 'cpab_integrate',
-           'layeract_statistics', 'layeract_forward', 'layeract_backward',
-           'acon_forward', 'acon_backward', 'pdelu_forward',
-           'pdelu_backward', 'mish_forward', 'mish_backward', 'cpu_isa')
+CPU_OPS = ('ditac_forward', 'ditac_backward', 'ditac_table',
+           'cpab_integrate', 'layeract_statistics', 'layeract_forward',
+           'layeract_backward', 'acon_forward', 'acon_backward',
+           'pdelu_forward', 'pdelu_backward', 'mish_forward', 'mish_backward',
+           'cpu_isa')
 
 
 def _load_cpu_kernels() -> bool:
@@ -64,6 +65,14 @@ if CPU_KERNELS_BUILT:
     def _(u, A, B, t, with_grad):
         return (torch.empty_like(u), torch.empty_like(u),
                 u.new_empty((u.numel() if with_grad else 0, B.shape[1])))
+
+    @torch.library.register_fake('mmact::ditac_table')
+    def _(A, B, size, capacity, width, tolerance, max_level, passes,
+          with_grad):
+        T = A.new_empty(capacity + 1)
+        return (T, A.new_empty((capacity + 1 if with_grad else 0,
+                                B.shape[1])),
+                A.new_empty(size - 1, dtype=torch.int32))
 
     @torch.library.register_fake('mmact::acon_forward')
     def _(x, p1, p2, beta, channels_inner):

@@ -53,8 +53,9 @@ from torch import Tensor
 from ..functional import cpab as F_cpab
 from ..functional import ditac as F_ditac
 from . import cpab
-from ._backend import (compute_dtype, differentiable_backward, tl, triton,
-                       use_cpu_kernels, use_triton)
+from ._backend import (compute_dtype, cpu_kernels_enabled,
+                       differentiable_backward, tl, triton, use_cpu_kernels,
+                       use_triton)
 
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -150,8 +151,9 @@ def refinement(theta: Tensor, num_cells: int, size: int,
     bounds of the sub-bins (their largest per grid bin). Static shapes
     throughout: torch.compile traces it."""
     zb, width = F_ditac.zero_boundary(spec.variant), spec.b - spec.a
-    grid = torch.linspace(0, 1, size, dtype=torch.float64,
-                          device=theta.device)
+    # k / (G - 1): _sub_bins' points of level 0, bit for bit.
+    grid = torch.arange(size, dtype=torch.float64,
+                        device=theta.device) / (size - 1)
     flow = cpab.integrate(grid, theta, num_cells, zb)
     level = _raise_levels(
         torch.zeros(size - 1, dtype=torch.int32, device=theta.device),
@@ -174,16 +176,26 @@ def build_table(theta: Tensor,
                 dtype: torch.dtype = torch.float32) -> Table:
     """The table of T_θ (and dT_θ/dθ in ``dtype``) on a grid of ``size``
     points refined by :func:`refinement`, on θ's device, integrated in
-    float64 (:func:`mmact.ops.cpab.integrate`); T stays float64."""
-    level = refinement(theta, num_cells, size, spec)
-    flow = cpab.integrate(table_points(level), theta, num_cells,
-                          F_ditac.zero_boundary(spec.variant),
-                          with_grad_theta=with_grad)
-    J = flow.grad_theta.to(dtype) if with_grad else None
+    float64 (:func:`mmact.ops.cpab.integrate`); T stays float64. On CPU
+    with the compiled kernels, in one call of the same computation
+    (``csrc/ditac_table.cpp``); torch.compile traces the tensor ops."""
+    zb = F_ditac.zero_boundary(spec.variant)
+    if theta.device.type == 'cpu' and cpu_kernels_enabled() \
+            and not torch.compiler.is_compiling():
+        A, B = F_cpab.coefficients(theta.detach(), num_cells, zb)
+        T, J, level = torch.ops.mmact.ditac_table(
+            A, B.contiguous(), size, capacity(size), spec.b - spec.a,
+            TABLE_TOLERANCE, MAX_LEVEL, REFINE_PASSES, with_grad)
+    else:
+        level = refinement(theta, num_cells, size, spec)
+        flow = cpab.integrate(table_points(level), theta, num_cells, zb,
+                              with_grad_theta=with_grad)
+        T, J = flow.T, flow.grad_theta
+    J = J.to(dtype) if with_grad else None
     # No memo in a graph torch.compile traces: there the table is rebuilt
     # every call anyway, and state carried out of the graph is refused.
     derived = None if torch.compiler.is_compiling() else {}
-    return Table(flow.T, J, level, derived)
+    return Table(T, J, level, derived)
 
 
 class LerpTable(NamedTuple):
