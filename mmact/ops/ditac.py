@@ -447,32 +447,44 @@ def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
 
 class CpuTable(NamedTuple):
     """A table as the compiled kernels take it: ``args`` of the ops after
-    x (and grad), and ``order``: the :class:`LerpTable` row of each of its
-    rows (None: the same), to put the histogram back in that order."""
+    x (and grad), ``order``: the :class:`LerpTable` row of each of its rows,
+    and ``rows``: the LerpTable's, to put the histogram back in that
+    order."""
     args: tuple
-    order: Optional[Tensor]
+    order: Tensor
+    rows: int
+
+
+# csrc/ditac_kernels.h's kSplitMarker: the step of a split bin's grid row.
+_SPLIT_MARKER = 0x7fc0d17a
 
 
 def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
-    # The kernels' packing (csrc/ditac_kernels.h): (base, step) rows, and
-    # first * 16 + level per grid bin. The upper identity bin's row moves
-    # from after the padding to right after the last sub-bin, so that
-    # where no bin is split sub-bin j = k + offset and a lookup skips desc.
-    pairs = torch.stack([lt.base, lt.step], 1)
-    first, order = lt.first.long(), None
-    if lt.offset:
-        rows = torch.arange(pairs.shape[0], device=pairs.device)
-        end = first[-2:-1] + lt.refine[-2:-1].long()
-        order = torch.where(rows < end, rows,
-                            torch.where(rows == end, first[-1:], rows - 1))
-        pairs = pairs[order]
-        first = torch.cat([first[:-1], end])
-    desc = first * 16 + torch.log2(lt.refine).long()
-    args = (pairs.float().contiguous(), desc.int().contiguous(),
-            float(spec.a), float(lt.scale), *grid_split(lt, spec), lt.lo,
-            lt.hi, lt.offset, VARIANT_CODES[spec.variant],
-            float(spec.negative_slope))
-    return CpuTable(args, order)
+    # The kernels' packing (csrc/ditac_kernels.h): a row per grid bin, the
+    # (base, step) of its only sub-bin, or for a split bin its descriptor
+    # first * 16 + level (as float bits) and the marker; then the sub-bins
+    # of the split bins, at first, first + 1, ... A lookup in an unsplit bin
+    # reads its grid row only.
+    level = torch.log2(lt.refine).long()
+    bins, split = level.numel(), level > 0
+    parts = torch.where(split, 1 << level, 0)
+    start = bins + parts.cumsum(0) - parts
+    grid = torch.arange(bins, device=level.device)
+    desc = torch.where(split, start, grid) * 16 + level
+    owner = torch.repeat_interleave(grid, parts)
+    first = lt.first.long()
+    sub = torch.arange(owner.numel(), device=level.device) + bins \
+        - start[owner]
+    order = torch.cat([first, first[owner] + sub])
+    pairs = torch.stack([lt.base, lt.step], 1).float()[order]
+    marked = torch.stack(
+        [desc.int(), torch.full_like(desc, _SPLIT_MARKER).int()],
+        1).view(torch.float32)
+    pairs[:bins] = torch.where(split[:, None], marked, pairs[:bins])
+    args = (pairs.contiguous(), desc.int().contiguous(), float(spec.a),
+            float(lt.scale), *grid_split(lt, spec), lt.lo, lt.hi, lt.offset,
+            VARIANT_CODES[spec.variant], float(spec.negative_slope))
+    return CpuTable(args, order, lt.base.numel())
 
 
 def _cpu_tables(table: Table, lt: LerpTable, spec: DiTACSpec) -> CpuTable:
@@ -492,8 +504,8 @@ def cpu_backward(x: Tensor, grad_y: Tensor,
     xd = _dense(x.float())
     grad_x, hist = torch.ops.mmact.ditac_backward(
         xd, _same_layout(grad_y.float(), xd), *cpu.args)
-    if cpu.order is not None:
-        hist = torch.empty_like(hist).index_copy_(0, cpu.order, hist)
+    # The grid rows of split bins are in order too: their sums are 0.
+    hist = hist.new_zeros(cpu.rows, 2).index_add_(0, cpu.order, hist)
     return grad_x.to(x.dtype), hist
 
 

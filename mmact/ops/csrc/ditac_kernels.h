@@ -1,5 +1,7 @@
 // DiTAC's CPU kernels: the op of mmact/ops/ditac.py fused into one pass
-// per direction. Forward: window lookup, table lerp, Φ(x), product.
+// per direction. Forward: window lookup, table lerp, Φ(x), product. A
+// lookup reads its grid bin's row; lanes whose bin is split into sub-bins
+// are listed and looked up again after their block.
 // Backward: grad_x plus the θ-histogram (upstream gradient per sub-bin,
 // weights 1 - w and w of the lerp): a float32 copy per thread, flushed into
 // the thread's float64 copy every kFlush elements; the copies summed at the
@@ -20,12 +22,16 @@ namespace mmact {
 
 enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 
-// The table of mmact/ops/ditac.py (LerpTable), packed for two gathers per
-// lookup: s = (x - a) * scale; grid bin k = clamp(floor(s), lo, hi) +
-// offset; desc[k] = first[k] * 16 + level[k]; q = (s - k + offset) *
-// 2^level[k]; sub-bin j = first[k] + clamp(floor(q), 0, 2^level[k] - 1);
-// w = q - (j - first[k]); (base[j], step[j]) = pairs[j]; x̃ = base[j] +
-// w * step[j].
+// The table of mmact/ops/ditac.py (LerpTable), packed so that a lookup
+// whose grid bin is not split takes one gather: s = (x - a) * scale; grid
+// bin k = clamp(floor(s), lo, hi) + offset; row k of pairs is (base, step)
+// of that bin, or, for a bin split into 2^level sub-bins, (desc[k] as
+// float bits, kSplitMarker bits) with desc[k] = first * 16 + level and the
+// sub-bins at rows first, first + 1, ... past the grid rows; then q =
+// (s - k + offset) 2^level; sub-bin j = first + clamp(floor(q), 0,
+// 2^level - 1); w = q - (j - first). x̃ = base[j] + w * step[j]. Vectors
+// with no lane in a split bin (most, as few bins are split) skip the
+// second gather.
 //
 // s - k needs more than float32: where T is steep (dT/du ~ 200), rounding
 // s to float32 (1e-4 near s = 2047) would move x̃ by 1e-5. So
@@ -36,11 +42,13 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 //
 // edge_lo, edge_hi: the first and the last sub-bin a lookup can reach (-1
 // for no second one), where w = x edge_slope[i] + edge_offset[i] (float64);
-// split: whether any grid bin is split (where none is, sub-bin j = k +
-// offset: the lookup skips desc).
+// split: whether any grid bin is split (where none is, no lane is marked).
+// A NaN payload that arithmetic does not produce (its NaNs carry none):
+// the step of a split bin's grid row. ditac.cpp checks the rows.
+constexpr int32_t kSplitMarker = 0x7fc0d17a;
+
 struct Lerp {
   const float* pairs;
-  const int32_t* desc;
   float sc_hi, sc_lo, c_hi, c_lo, lo, hi;
   int32_t offset, edge_lo, edge_hi;
   double edge_slope[2], edge_offset[2];
@@ -58,20 +66,27 @@ struct Located {
   VecI idx;
 };
 
-// (first, 2^level) of the grid bins idx: one gather of desc.
-inline void descriptors(const int32_t* desc, const VecI& idx, Vec& first,
-                        Vec& refine) {
+// (first, 2^level) of packed descriptors first * 16 + level.
+inline void descriptors(const VecI& d, Vec& first, Vec& refine) {
 #if defined(CPU_CAPABILITY_AVX512)
-  const __m512i d = _mm512_i32gather_epi32(__m512i(idx), desc, 4);
   first = Vec(_mm512_cvtepi32_ps(_mm512_srli_epi32(d, 4)));
   refine = Vec(_mm512_cvtepi32_ps(_mm512_sllv_epi32(
       _mm512_set1_epi32(1), _mm512_and_si512(d, _mm512_set1_epi32(15)))));
 #else
-  const __m256i d =
-      _mm256_i32gather_epi32(reinterpret_cast<const int*>(desc), idx, 4);
   first = Vec(_mm256_cvtepi32_ps(_mm256_srli_epi32(d, 4)));
   refine = Vec(_mm256_cvtepi32_ps(_mm256_sllv_epi32(
       _mm256_set1_epi32(1), _mm256_and_si256(d, _mm256_set1_epi32(15)))));
+#endif
+}
+
+// The lanes whose step is kSplitMarker, as a bit mask.
+inline uint32_t marked(const Vec& step) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_cmpeq_epi32_mask(_mm512_castps_si512(step),
+                                 _mm512_set1_epi32(kSplitMarker));
+#else
+  return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(
+      _mm256_castps_si256(step), _mm256_set1_epi32(kSplitMarker))));
 #endif
 }
 
@@ -127,7 +142,9 @@ inline Vec reciprocal(const Vec& d) {
   return r * at::vec::fnmadd(d, r, Vec(2.f));
 }
 
-inline void locate(const Vec& x, const Lerp& t, Located& out) {
+// The lookup of the lanes in unsplit bins (one gather); returns the lanes
+// in split bins as a bit mask: locate() redoes those.
+inline uint32_t locate_grid(const Vec& x, const Lerp& t, Located& out) {
   const Vec p = x * Vec(t.sc_hi);
   Vec small = at::vec::fmadd(
       x, Vec(t.sc_lo), at::vec::fmsub(x, Vec(t.sc_hi), p) + Vec(t.c_lo));
@@ -140,19 +157,29 @@ inline void locate(const Vec& x, const Lerp& t, Located& out) {
   const Vec s_k = (p + (Vec(t.c_hi) - k)) + small;
   const VecI bin = at::vec::convert_to_int_of_same_size(k) + VecI(t.offset);
   Vec base, step;
-  if (!t.split) {
-    out.w = s_k;
-    out.idx = bin;
-    pairs_at(t.pairs, bin, base, step);
-    out.warped = at::vec::fmadd(s_k, step, base);
-    out.rate = step;
-    return;
-  }
-  const Vec one(1.f);
+  out.w = s_k;
+  out.idx = bin;
+  pairs_at(t.pairs, bin, base, step);
+  out.warped = at::vec::fmadd(s_k, step, base);
+  out.rate = step;
+  return t.split ? marked(step) : 0;
+}
+
+// The lookup of every lane: lanes in split bins read their descriptor from
+// their grid row and gather their sub-bin; the others stay in their grid
+// row (first = bin, level 0). For the few lanes locate_grid() leaves.
+inline void locate(const Vec& x, const Lerp& t, Located& out) {
+  locate_grid(x, t, out);  // s - k in w, the grid row in idx
+  Vec base, step;
+  pairs_at(t.pairs, out.idx, base, step);
+  const Vec split = at::vec::cast<float>(
+      at::vec::cast<int32_t>(step) == VecI(kSplitMarker));
+  const VecI d = at::vec::cast<int32_t>(Vec::blendv(
+      at::vec::cast<float>(out.idx * VecI(16)), base, split));
   Vec first, refine;
-  descriptors(t.desc, bin, first, refine);
-  const Vec q = s_k * refine;
-  const Vec sub = clamp_nan_low(q.floor(), Vec(0.f), refine - one);
+  descriptors(d, first, refine);
+  const Vec q = out.w * refine;
+  const Vec sub = clamp_nan_low(q.floor(), Vec(0.f), refine - Vec(1.f));
   out.w = q - sub;
   out.idx = at::vec::convert_to_int_of_same_size(first + sub);
   pairs_at(t.pairs, out.idx, base, step);
@@ -206,41 +233,6 @@ inline Vec multiplier(const Vec& x, const Vec& warped, float slope,
 template <int64_t V>
 constexpr bool kHasMultiplierGrad = V == kDiTAC || V == kGE;
 
-template <int64_t V>
-void forward_kernel(const float* x, float* y, int64_t n, const Lerp& t,
-                    float slope) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    Located loc;
-    for_each_vec(begin, end, [&](int64_t i, int64_t count) {
-      const Vec xv = load(x + i, count);
-      locate(xv, t, loc);
-      store(loc.warped * multiplier<V>(xv, loc.warped, slope), y + i, count);
-    });
-  });
-}
-
-// Elements per float32 histogram before it is flushed into the thread's
-// float64 one: the float32 copy stays in L1 and keeps few terms per sum.
-constexpr int64_t kFlush = 1 << 16;
-// Lanes held before they are scattered: one long loop instead of a short
-// one of varying length per vector (a mispredicted exit each).
-constexpr int64_t kHeld = 1024;
-
-// The lanes [0, count) of idx that are neither edge, as a bit mask.
-inline uint32_t interior(const VecI& idx, const Lerp& t, int64_t count) {
-  const uint32_t lanes = (1u << count) - 1;
-#if defined(CPU_CAPABILITY_AVX512)
-  return lanes & _mm512_cmpneq_epi32_mask(idx, _mm512_set1_epi32(t.edge_lo)) &
-         _mm512_cmpneq_epi32_mask(idx, _mm512_set1_epi32(t.edge_hi));
-#else
-  const __m256i edge =
-      _mm256_or_si256(_mm256_cmpeq_epi32(idx, _mm256_set1_epi32(t.edge_lo)),
-                      _mm256_cmpeq_epi32(idx, _mm256_set1_epi32(t.edge_hi)));
-  return lanes & ~static_cast<uint32_t>(
-                     _mm256_movemask_ps(_mm256_castsi256_ps(edge)));
-#endif
-}
-
 #if !defined(CPU_CAPABILITY_AVX512)
 // AVX2 has no compress: permutations that move the set lanes of a mask to
 // the front, in order: of 8 floats (8-bit masks) and of 4 float pairs
@@ -271,6 +263,111 @@ inline __m256i compress_order(const int32_t* order) {
 }
 #endif
 
+// The lanes of mask of v, in order, stored at out.
+inline void compress_store(uint32_t mask, const VecI& v, int32_t* out) {
+#if defined(CPU_CAPABILITY_AVX512)
+  _mm512_storeu_si512(out, _mm512_maskz_compress_epi32(mask, v));
+#else
+  _mm256_storeu_si256(
+      reinterpret_cast<__m256i*>(out),
+      _mm256_permutevar8x32_epi32(v, compress_order(kCompress.lanes[mask])));
+#endif
+}
+
+inline uint32_t lanes(int64_t count) { return (1u << count) - 1; }
+
+// Elements per block: the lanes in split bins are looked up after their
+// block, while it is in cache, from a list appended without a branch — a
+// branch on them per vector would be mispredicted at random.
+constexpr int64_t kBlock = 4096;
+
+// The offsets in the block of the lanes deferred, in order.
+class Deferred {
+ public:
+  // The lanes of mask of the vector at offset i.
+  void add(uint32_t mask, int64_t i) {
+    compress_store(mask, iota_ + VecI(static_cast<int32_t>(i)), at_ + n_);
+    n_ += __builtin_popcount(mask);
+  }
+
+  // body(offsets, count) per group of up to kLanes; then empties the list.
+  template <typename Body>
+  void drain(const Body& body) {
+    for (int64_t j = 0; j < n_; j += kLanes) {
+      body(at_ + j, std::min<int64_t>(kLanes, n_ - j));
+    }
+    n_ = 0;
+  }
+
+ private:
+  const VecI iota_ = VecI::arange(0, 1);
+  int64_t n_ = 0;
+  alignas(64) int32_t at_[kBlock + kLanes];
+};
+
+// The values of p at offsets (count lanes, the rest zero) and back.
+inline Vec gather(const float* p, const int32_t* at, int64_t count) {
+  alignas(64) float v[kLanes] = {};
+  for (int64_t l = 0; l < count; ++l) v[l] = p[at[l]];
+  return Vec::loadu(v);
+}
+
+inline void scatter(const Vec& v, float* p, const int32_t* at,
+                    int64_t count) {
+  alignas(64) float u[kLanes];
+  v.store(u);
+  for (int64_t l = 0; l < count; ++l) p[at[l]] = u[l];
+}
+
+template <int64_t V>
+void forward_kernel(const float* x, float* y, int64_t n, const Lerp& t,
+                    float slope) {
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    Located loc;
+    Deferred deferred;
+    const auto value = [&](const Vec& xv) {
+      return loc.warped * multiplier<V>(xv, loc.warped, slope);
+    };
+    for (int64_t block = begin; block < end; block += kBlock) {
+      const float* xb = x + block;
+      float* yb = y + block;
+      for_each_vec(0, std::min(kBlock, end - block),
+                   [&](int64_t i, int64_t count) {
+        const Vec xv = load(xb + i, count);
+        const uint32_t split = locate_grid(xv, t, loc) & lanes(count);
+        store(value(xv), yb + i, count);
+        if (t.split) deferred.add(split, i);
+      });
+      deferred.drain([&](const int32_t* at, int64_t count) {
+        const Vec xv = gather(xb, at, count);
+        locate(xv, t, loc);
+        scatter(value(xv), yb, at, count);
+      });
+    }
+  });
+}
+
+// Elements per float32 histogram before it is flushed into the thread's
+// float64 one: the float32 copy stays in L1 and keeps few terms per sum.
+constexpr int64_t kFlush = 1 << 16;
+// Lanes held before they are scattered: one long loop instead of a short
+// one of varying length per vector (a mispredicted exit each).
+constexpr int64_t kHeld = 1024;
+
+// The lanes [0, count) of idx that are neither edge, as a bit mask.
+inline uint32_t interior(const VecI& idx, const Lerp& t, int64_t count) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return lanes(count) & _mm512_cmpneq_epi32_mask(idx, _mm512_set1_epi32(t.edge_lo)) &
+         _mm512_cmpneq_epi32_mask(idx, _mm512_set1_epi32(t.edge_hi));
+#else
+  const __m256i edge =
+      _mm256_or_si256(_mm256_cmpeq_epi32(idx, _mm256_set1_epi32(t.edge_lo)),
+                      _mm256_cmpeq_epi32(idx, _mm256_set1_epi32(t.edge_hi)));
+  return lanes(count) & ~static_cast<uint32_t>(
+                            _mm256_movemask_ps(_mm256_castsi256_ps(edge)));
+#endif
+}
+
 // The lanes of mask, in order, appended at n: idx to out_idx, (e, ew)
 // pairs to out_terms.
 inline void append(uint32_t mask, const VecI& idx, const Vec& e,
@@ -281,16 +378,13 @@ inline void append(uint32_t mask, const VecI& idx, const Vec& e,
   const uint32_t half = mask & ((1u << (kLanes / 2)) - 1);
   float* second = out_terms + 2 * (n + __builtin_popcount(half));
   const Vec first = std::get<0>(both), last = std::get<1>(both);
+  compress_store(mask, idx, out_idx + n);
 #if defined(CPU_CAPABILITY_AVX512)
-  _mm512_storeu_si512(out_idx + n, _mm512_maskz_compress_epi32(mask, idx));
   _mm512_storeu_pd(out_terms + 2 * n,
                    _mm512_maskz_compress_pd(half, _mm512_castps_pd(first)));
   _mm512_storeu_pd(
       second, _mm512_maskz_compress_pd(mask >> 8, _mm512_castps_pd(last)));
 #else
-  const __m256i lanes = compress_order(kCompress.lanes[mask]);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_idx + n),
-                      _mm256_permutevar8x32_epi32(idx, lanes));
   _mm256_storeu_ps(out_terms + 2 * n,
                    _mm256_permutevar8x32_ps(
                        first, compress_order(kCompress.pairs[half])));
@@ -323,15 +417,15 @@ class Histogram {
  public:
   Histogram(int64_t bins, const Lerp& t) : h_(bins * 2), t_(t) { clear(); }
 
+  // The lanes [0, count) but those of skip (none at an edge).
   void add(const VecI& idx, const Vec& x, const Vec& e, const Vec& ew,
-           int64_t count) {
+           int64_t count, uint32_t skip = 0) {
     const uint32_t mask = interior(idx, t_, count);
-    const int64_t kept = __builtin_popcount(mask);
     if constexpr (EdgeSums) {
-      if (kept < count) add_edges(idx, x, e);
+      if (__builtin_popcount(mask) < count) add_edges(idx, x, e);
     }
-    append(mask, idx, e, ew, idx_, terms_, held_);
-    held_ += kept;
+    append(mask & ~skip, idx, e, ew, idx_, terms_, held_);
+    held_ += __builtin_popcount(mask & ~skip);
     if (held_ > kHeld - kLanes) scatter();
   }
 
@@ -397,6 +491,18 @@ class Histogram {
   alignas(64) float terms_[2 * kHeld];
 };
 
+// e = g m and d = grad_x of the lanes at loc.
+template <int64_t V>
+inline void grads(const Vec& xv, const Vec& gv, const Located& loc,
+                  float sc_hi, float slope, Vec& e, Vec& d) {
+  Vec dm;
+  e = gv * multiplier<V>(xv, loc.warped, slope, &dm);
+  d = loc.rate * Vec(sc_hi) * e;
+  if constexpr (kHasMultiplierGrad<V>) {
+    d = at::vec::fmadd(loc.warped * dm, gv, d);
+  }
+}
+
 template <int64_t V>
 void backward_kernel(const float* x, const float* g, float* gx,
                      double* hist, int64_t bins, int64_t n, const Lerp& t,
@@ -405,22 +511,31 @@ void backward_kernel(const float* x, const float* g, float* gx,
     double* total = hist + at::get_thread_num() * bins * 2;
     Histogram<V == kInf> h(bins, t);
     Located loc;
-    for (int64_t block = begin; block < end; block += kFlush) {
-      for_each_vec(block, std::min(end, block + kFlush),
+    Deferred deferred;
+    for (int64_t block = begin; block < end; block += kBlock) {
+      const float *xb = x + block, *gb = g + block;
+      float* gxb = gx + block;
+      for_each_vec(0, std::min(kBlock, end - block),
                    [&](int64_t i, int64_t count) {
-        const Vec xv = load(x + i, count), gv = load(g + i, count);
+        const Vec xv = load(xb + i, count), gv = load(gb + i, count);
+        const uint32_t split = locate_grid(xv, t, loc) & lanes(count);
+        Vec e, d;
+        grads<V>(xv, gv, loc, t.sc_hi, slope, e, d);
+        store(d, gxb + i, count);
+        h.add(loc.idx, xv, e, e * loc.w, count, split);
+        if (t.split) deferred.add(split, i);
+      });
+      deferred.drain([&](const int32_t* at, int64_t count) {
+        const Vec xv = gather(xb, at, count), gv = gather(gb, at, count);
         locate(xv, t, loc);
-        Vec dm;
-        const Vec e = gv * multiplier<V>(xv, loc.warped, slope, &dm);
-        Vec d = loc.rate * Vec(t.sc_hi) * e;
-        if constexpr (kHasMultiplierGrad<V>) {
-          d = at::vec::fmadd(loc.warped * dm, gv, d);
-        }
-        store(d, gx + i, count);
+        Vec e, d;
+        grads<V>(xv, gv, loc, t.sc_hi, slope, e, d);
+        scatter(d, gxb, at, count);
         h.add(loc.idx, xv, e, e * loc.w, count);
       });
-      h.flush(total);
+      if ((block - begin + kBlock) % kFlush == 0) h.flush(total);
     }
+    h.flush(total);
   });
 }
 
