@@ -226,6 +226,15 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(RuntimeError, match='sub-bins of bin 5 outside'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), args[0], bad,
                                       *args[2:])
+    # A split bin's grid row holds its descriptor and the marker, nothing
+    # else does: the kernels take a bin's sub-bins from there.
+    split = int(torch.nonzero(args[1] & 15)[0])
+    for row, step in ((split, 0.5), (split - 1, args[0][split, 1].item())):
+        bad = args[0].clone()
+        bad[row, 1] = step
+        with pytest.raises(RuntimeError,
+                           match=f'grid row {row} of pairs does not match'):
+            torch.ops.mmact.ditac_forward(torch.zeros(3), bad, *args[1:])
     with pytest.raises(RuntimeError, match='pairs must be a contiguous'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), args[0].t(),
                                       *args[1:])
