@@ -68,7 +68,8 @@ std::vector<int32_t> raise_levels(const std::vector<int32_t>& level,
 
 // The refined levels: from the error bound h |Δ dT/du| (b - a) / 4 of each
 // sub-bin (its largest per grid bin), first on the grid, then `passes`
-// times on the sub-bins (refinement()).
+// times on the sub-bins (refinement()). A pass that changes no level has
+// converged: the next would see the same points.
 std::vector<int32_t> refine(const cpab::Field& field, int64_t size,
                             int64_t passes, const Rules& rules) {
   std::vector<int32_t> level(size - 1, 0);
@@ -90,7 +91,9 @@ std::vector<int32_t> refine(const cpab::Field& field, int64_t size,
         bound[k] = std::max(bound[k], est);
       }
     }
-    level = raise_levels(level, bound, rules);
+    std::vector<int32_t> raised = raise_levels(level, bound, rules);
+    if (raised == level) break;
+    level = std::move(raised);
   }
   return level;
 }
@@ -120,15 +123,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ditac_table(
   const cpab::Field field{A.data_ptr<double>(), B.data_ptr<double>(), nc, d};
   const std::vector<int32_t> level =
       refine(field, size, passes, {width, tolerance, max_level, capacity});
-  std::vector<double> u = sub_bin_points(level);
-  u.resize(capacity + 1, 1.0);
+  // The padding repeats the last point (u = 1): integrated once, copied.
+  const std::vector<double> u = sub_bin_points(level);
+  const int64_t n = static_cast<int64_t>(u.size());
   const auto options = A.options();
   at::Tensor T = at::empty({capacity + 1}, options);
   at::Tensor grad_u = at::empty({capacity + 1}, options);
   at::Tensor J = at::empty({with_grad ? capacity + 1 : 0, d}, options);
-  cpab::integrate_points(field, u.data(), capacity + 1, 1.0,
-                         T.data_ptr<double>(), grad_u.data_ptr<double>(),
-                         with_grad ? J.data_ptr<double>() : nullptr);
+  double* T_out = T.data_ptr<double>();
+  double* J_out = with_grad ? J.data_ptr<double>() : nullptr;
+  cpab::integrate_points(field, u.data(), n, 1.0, T_out,
+                         grad_u.data_ptr<double>(), J_out);
+  std::fill(T_out + n, T_out + capacity + 1, T_out[n - 1]);
+  for (int64_t i = n; J_out && i <= capacity; ++i) {
+    std::copy(J_out + (n - 1) * d, J_out + n * d, J_out + i * d);
+  }
   at::Tensor levels = at::empty({size - 1}, options.dtype(at::kInt));
   std::copy(level.begin(), level.end(), levels.data_ptr<int32_t>());
   return {T, J, levels};
