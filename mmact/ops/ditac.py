@@ -461,10 +461,9 @@ _SPLIT_MARKER = 0x7fc0d17a
 
 def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
     # The kernels' packing (csrc/ditac_kernels.h): a row per grid bin, the
-    # (base, step) of its only sub-bin, or for a split bin its descriptor
-    # first * 16 + level (as float bits) and the marker; then the sub-bins
-    # of the split bins, at first, first + 1, ... A lookup in an unsplit bin
-    # reads its grid row only.
+    # (base, step) of its only sub-bin, or for a split bin the marker; then
+    # the sub-bins of the split bins, at first, first + 1, ... (desc: first
+    # * 16 + level). A lookup in an unsplit bin reads its grid row only.
     level = torch.log2(lt.refine).long()
     bins, split = level.numel(), level > 0
     parts = torch.where(split, 1 << level, 0)
@@ -477,10 +476,9 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
         - start[owner]
     order = torch.cat([first, first[owner] + sub])
     pairs = torch.stack([lt.base, lt.step], 1).float()[order]
-    marked = torch.stack(
-        [desc.int(), torch.full_like(desc, _SPLIT_MARKER).int()],
-        1).view(torch.float32)
-    pairs[:bins] = torch.where(split[:, None], marked, pairs[:bins])
+    marker = torch.tensor([0, _SPLIT_MARKER], dtype=torch.int32,
+                          device=level.device).view(torch.float32)
+    pairs[:bins] = torch.where(split[:, None], marker, pairs[:bins])
     args = (pairs.contiguous(), desc.int().contiguous(), float(spec.a),
             float(lt.scale), *grid_split(lt, spec), lt.lo, lt.hi, lt.offset,
             VARIANT_CODES[spec.variant], float(spec.negative_slope))

@@ -44,7 +44,7 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
   TORCH_CHECK(lo + offset >= 0 && hi + offset < desc.numel(),
               "mmact::ditac: bins [lo, hi] + offset outside the table");
   // Every sub-bin a lookup can reach lies in pairs, and the grid rows are
-  // what desc says: a bin's own row, or its descriptor and the marker.
+  // what desc says: a bin's own row, or the marker of a split bin.
   const int32_t* d = desc.data_ptr<int32_t>();
   const int32_t* rows = reinterpret_cast<const int32_t*>(
       pairs.data_ptr<float>());
@@ -54,8 +54,7 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
     TORCH_CHECK(d[k] >= 0 && first + (int64_t{1} << level) <= pairs.size(0),
                 "mmact::ditac: sub-bins of bin ", k, " outside the table");
     const bool marked = rows[2 * k + 1] == kSplitMarker;
-    TORCH_CHECK(level > 0 ? marked && rows[2 * k] == d[k]
-                          : !marked && first == k,
+    TORCH_CHECK(level > 0 ? marked : !marked && first == k,
                 "mmact::ditac: grid row ", k, " of pairs does not match desc");
     split = split || level > 0;
   }
@@ -67,6 +66,7 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
   const double refine_lo = 1 << (d[lo + offset] & 15);
   const double refine_hi = 1 << (d[hi + offset] & 15);
   return {pairs.data_ptr<float>(),
+          d,
           static_cast<float>(sc_hi),
           static_cast<float>(scale - sc_hi),
           static_cast<float>(c_hi),

@@ -25,13 +25,11 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 // The table of mmact/ops/ditac.py (LerpTable), packed so that a lookup
 // whose grid bin is not split takes one gather: s = (x - a) * scale; grid
 // bin k = clamp(floor(s), lo, hi) + offset; row k of pairs is (base, step)
-// of that bin, or, for a bin split into 2^level sub-bins, (desc[k] as
-// float bits, kSplitMarker bits) with desc[k] = first * 16 + level and the
-// sub-bins at rows first, first + 1, ... past the grid rows; then q =
+// of that bin, or, for a bin split into 2^level sub-bins, a step of
+// kSplitMarker bits. A lane in a split bin takes desc[k] = first * 16 +
+// level (first: the row of its first sub-bin, past the grid rows); q =
 // (s - k + offset) 2^level; sub-bin j = first + clamp(floor(q), 0,
-// 2^level - 1); w = q - (j - first). x̃ = base[j] + w * step[j]. Vectors
-// with no lane in a split bin (most, as few bins are split) skip the
-// second gather.
+// 2^level - 1); w = q - (j - first). x̃ = base[j] + w * step[j].
 //
 // s - k needs more than float32: where T is steep (dT/du ~ 200), rounding
 // s to float32 (1e-4 near s = 2047) would move x̃ by 1e-5. So
@@ -49,6 +47,7 @@ constexpr int32_t kSplitMarker = 0x7fc0d17a;
 
 struct Lerp {
   const float* pairs;
+  const int32_t* desc;
   float sc_hi, sc_lo, c_hi, c_lo, lo, hi;
   int32_t offset, edge_lo, edge_hi;
   double edge_slope[2], edge_offset[2];
@@ -165,19 +164,17 @@ inline uint32_t locate_grid(const Vec& x, const Lerp& t, Located& out) {
   return t.split ? marked(step) : 0;
 }
 
-// The lookup of every lane: lanes in split bins read their descriptor from
-// their grid row and gather their sub-bin; the others stay in their grid
-// row (first = bin, level 0). For the few lanes locate_grid() leaves.
+// The lookup of every lane, for the few lanes locate_grid() leaves: the
+// grid bin's descriptor (first sub-bin, level), then the sub-bin's row.
 inline void locate(const Vec& x, const Lerp& t, Located& out) {
-  locate_grid(x, t, out);  // s - k in w, the grid row in idx
-  Vec base, step;
-  pairs_at(t.pairs, out.idx, base, step);
-  const Vec split = at::vec::cast<float>(
-      at::vec::cast<int32_t>(step) == VecI(kSplitMarker));
-  const VecI d = at::vec::cast<int32_t>(Vec::blendv(
-      at::vec::cast<float>(out.idx * VecI(16)), base, split));
-  Vec first, refine;
-  descriptors(d, first, refine);
+  locate_grid(x, t, out);  // s - k in w, the grid bin in idx
+  Vec first, refine, base, step;
+#if defined(CPU_CAPABILITY_AVX512)
+  descriptors(_mm512_i32gather_epi32(__m512i(out.idx), t.desc, 4), first,
+              refine);
+#else
+  descriptors(_mm256_i32gather_epi32(t.desc, out.idx, 4), first, refine);
+#endif
   const Vec q = out.w * refine;
   const Vec sub = clamp_nan_low(q.floor(), Vec(0.f), refine - Vec(1.f));
   out.w = q - sub;
@@ -307,16 +304,30 @@ class Deferred {
 
 // The values of p at offsets (count lanes, the rest zero) and back.
 inline Vec gather(const float* p, const int32_t* at, int64_t count) {
-  alignas(64) float v[kLanes] = {};
-  for (int64_t l = 0; l < count; ++l) v[l] = p[at[l]];
-  return Vec::loadu(v);
+#if defined(CPU_CAPABILITY_AVX512)
+  const __mmask16 m = lanes(count);
+  return Vec(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,
+                                      _mm512_maskz_loadu_epi32(m, at), p, 4));
+#else
+  const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(count),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6,
+                                                         7));
+  return Vec(_mm256_mask_i32gather_ps(_mm256_setzero_ps(), p,
+                                      _mm256_maskload_epi32(at, m),
+                                      _mm256_castsi256_ps(m), 4));
+#endif
 }
 
 inline void scatter(const Vec& v, float* p, const int32_t* at,
                     int64_t count) {
-  alignas(64) float u[kLanes];
+#if defined(CPU_CAPABILITY_AVX512)
+  const __mmask16 m = lanes(count);
+  _mm512_mask_i32scatter_ps(p, m, _mm512_maskz_loadu_epi32(m, at), v, 4);
+#else
+  alignas(32) float u[kLanes];
   v.store(u);
   for (int64_t l = 0; l < count; ++l) p[at[l]] = u[l];
+#endif
 }
 
 template <int64_t V>
