@@ -11,6 +11,7 @@ no compiled mmcv ops, so this runs wherever mmseg imports.
 
     python benchmarks/bench_train_step.py --device cuda --size 512 --batch 2
     python benchmarks/bench_train_step.py --acts GELU DiTAC LA-SiLU --size 128
+    python benchmarks/bench_train_step.py --acts GELU DiTAC GELU --size 128
 """
 import argparse
 import statistics
@@ -98,7 +99,10 @@ def main() -> None:
         model = build(args.config, act, args.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         step(model, optimizer, images, samples, args.device)  # warm-up
-        runs[act] = (model, optimizer, [])
+        # A name given twice is a second model (e.g. GELU again: the
+        # spread between two identical models is the run's noise floor).
+        label = act if act not in runs else f'{act} #{len(runs) + 1}'
+        runs[label] = (model, optimizer, [])
     # Round-robin over the models: machine noise hits all alike.
     for _ in range(args.steps):
         for act, (model, optimizer, results) in runs.items():

@@ -144,10 +144,11 @@ def test_twenty_cells_within_1e5_or_a_tenth_of_an_input_step():
 
 def test_train_step_benchmark_runs_upernet(tmp_path):
     cmd = [sys.executable, 'benchmarks/bench_train_step.py', '--acts',
-           'GELU', 'DiTAC', '--size', '32', '--batch', '2', '--steps', '1',
-           '--out', str(tmp_path)]
+           'GELU', 'DiTAC', 'GELU', '--size', '32', '--batch', '2',
+           '--steps', '1', '--out', str(tmp_path)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / 'train_step_cpu_32.md').read_text()
     assert 'UperNet + ConvNeXt-T' in table
     assert '| GELU |' in table and '| DiTAC |' in table
+    assert '| GELU #3 |' in table  # a second GELU model: the noise floor
