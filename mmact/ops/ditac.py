@@ -1,9 +1,10 @@
 """The DiTAC op: table lookup with linear interpolation, fused per chunk.
 
-The tables of T and dT/dθ come from :func:`build_table` (integrated by the
-kernels of :mod:`mmact.ops.cpab`). The table is a uniform grid of G points
-whose bins are split, where T bends sharply, into 2^level equal sub-bins
-(:func:`refinement`): linear interpolation then stays within
+The tables of T and dT/dθ come from :func:`build_table` (on CPU one
+compiled call, ``csrc/ditac_table.cpp``; elsewhere tensor ops around the
+integration kernels of :mod:`mmact.ops.cpab`). The table is a uniform grid
+of G points whose bins are split, where T bends sharply, into 2^level
+equal sub-bins (:func:`refinement`): linear interpolation then stays within
 ``TABLE_TOLERANCE`` of the closed form for every θ the prior draws, also
 where the flow expands a repelling end of the window 100-fold. A lookup
 finds the grid bin from x, then the sub-bin; its weight w is computed
@@ -25,21 +26,21 @@ segment is the line x̃ = x, with the interpolation weight left unclamped;
 gives x̃ for every input.
 
 CPU tensors run the compiled kernels of ``csrc/ditac_kernels.h`` (one
-fused pass per direction, AVX-512 or AVX2 lanes by the machine,
-per-thread float64 histograms) when ``mmact._C`` is built; otherwise,
-and for float64 (the exact reference), chunks that stay in cache go
-through a few vectorised torch ops each (no per-element Python). CUDA
-tensors (fp32 / fp16 / bf16) run two fused Triton kernels: the forward
-in one pass; the backward in one pass writing grad_x and scatter-adding
-into a few private histogram copies (``HIST_COPIES``, chosen by program
-id, so atomics rarely collide), which are summed afterwards. The other
-θ-reduction, ``'partials'``, uses no atomics: each program sums its
-elements' d-vectors (the interpolated rows of the dT/dθ table times the
-upstream gradient) into one partial, and the partials are summed
-afterwards in a fixed order — bitwise reproducible, so it is the path
-under ``torch.use_deterministic_algorithms(True)``.
-``MMACT_THETA_REDUCTION=histogram|partials`` picks one otherwise
-(default ``histogram``); the GPU check measures both.
+fused pass per direction, AVX-512 or AVX2 lanes by the machine, one gather
+per lookup outside split bins, per-thread float64 histograms) when
+``mmact._C`` is built; otherwise, and for float64 (the exact reference),
+chunks that stay in cache go through a few vectorised torch ops each (no
+per-element Python). CUDA tensors (fp32 / fp16 / bf16) run two fused
+Triton kernels: the forward in one pass; the backward in one pass writing
+grad_x and scatter-adding into a few private histogram copies
+(``HIST_COPIES``, chosen by program id, so atomics rarely collide), which
+are summed afterwards. The other θ-reduction, ``'partials'``, uses no
+atomics: each program sums its elements' d-vectors (the interpolated rows
+of the dT/dθ table times the upstream gradient) into one partial, and the
+partials are summed afterwards in a fixed order — bitwise reproducible, so
+it is the path under ``torch.use_deterministic_algorithms(True)``.
+``MMACT_THETA_REDUCTION=histogram|partials`` picks one otherwise (default
+``histogram``); the GPU check measures both.
 """
 import functools
 import math
