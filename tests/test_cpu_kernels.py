@@ -43,8 +43,8 @@ def _run(x, g, table, spec, kernels):
     return y, gx, gt
 
 
-# θ = 0: no grid bin split; 0.3: 7-10 % of them (the kernels list their
-# lanes); 0.05: 27-30 % (every lane's descriptor gathered).
+# θ = 0: no grid bin split; 0.3: 7-10 % of them; 0.05: 27-30 % (many
+# lanes listed and looked up again after their block).
 SPLIT_SCALES = [0.0, 0.3, 0.05]
 
 

@@ -48,7 +48,7 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
   const int32_t* d = desc.data_ptr<int32_t>();
   const int32_t* rows = reinterpret_cast<const int32_t*>(
       pairs.data_ptr<float>());
-  int64_t split = 0;
+  bool split = false;
   for (int64_t k = lo + offset; k <= hi + offset; ++k) {
     const int64_t first = d[k] >> 4, level = d[k] & 15;
     TORCH_CHECK(d[k] >= 0 && first + (int64_t{1} << level) <= pairs.size(0),
@@ -56,7 +56,7 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
     const bool marked = rows[2 * k + 1] == kSplitMarker;
     TORCH_CHECK(level > 0 ? marked : !marked && first == k,
                 "mmact::ditac: grid row ", k, " of pairs does not match desc");
-    split += level > 0;
+    split = split || level > 0;
   }
   // The sub-bins of the lowest and the highest input, and their weight
   // w = (s - k) 2^level - sub as a function of x.
@@ -79,8 +79,7 @@ Lerp make_lerp(const at::Tensor& pairs, const at::Tensor& desc, double a,
           {scale * refine_lo, scale * refine_hi},
           {(-a * scale - lo) * refine_lo,
            (-a * scale - hi) * refine_hi - (refine_hi - 1)},
-          split > 0,
-          split >= kDenseShare * (hi - lo + 1)};
+          split};
 }
 
 at::Tensor ditac_forward(const at::Tensor& x, const at::Tensor& pairs,

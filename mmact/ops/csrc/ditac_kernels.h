@@ -40,9 +40,7 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 //
 // edge_lo, edge_hi: the first and the last sub-bin a lookup can reach (-1
 // for no second one), where w = x edge_slope[i] + edge_offset[i] (float64);
-// split: whether any grid bin is split (where none is, no lane is marked);
-// dense: so many are (kDenseShare of the grid) that listing their lanes
-// costs more than a descriptor gather for every lane.
+// split: whether any grid bin is split (where none is, no lane is marked).
 // A NaN payload that arithmetic does not produce (its NaNs carry none):
 // the step of a split bin's grid row. ditac.cpp checks the rows.
 constexpr int32_t kSplitMarker = 0x7fc0d17a;
@@ -53,13 +51,8 @@ struct Lerp {
   float sc_hi, sc_lo, c_hi, c_lo, lo, hi;
   int32_t offset, edge_lo, edge_hi;
   double edge_slope[2], edge_offset[2];
-  bool split, dense;
+  bool split;
 };
-
-// The share of split grid bins from which a lookup gathers every lane's
-// descriptor: measured at 4M window inputs, listing the lanes was 25 %
-// faster with 3 % of the bins split and 3 % slower with 16 %.
-constexpr double kDenseShare = 0.125;
 
 inline namespace CPU_CAPABILITY {
 namespace {
@@ -148,8 +141,9 @@ inline Vec reciprocal(const Vec& d) {
   return r * at::vec::fnmadd(d, r, Vec(2.f));
 }
 
-// s - k and the grid bin's row of each lane.
-inline void grid_bin(const Vec& x, const Lerp& t, Vec& s_k, VecI& bin) {
+// The lookup of the lanes in unsplit bins (one gather); returns the lanes
+// in split bins as a bit mask: locate() redoes those.
+inline uint32_t locate_grid(const Vec& x, const Lerp& t, Located& out) {
   const Vec p = x * Vec(t.sc_hi);
   Vec small = at::vec::fmadd(
       x, Vec(t.sc_lo), at::vec::fmsub(x, Vec(t.sc_hi), p) + Vec(t.c_lo));
@@ -159,34 +153,29 @@ inline void grid_bin(const Vec& x, const Lerp& t, Vec& s_k, VecI& bin) {
   // clamp); ops/ditac.py picks it the same way.
   const Vec k =
       clamp_nan_low((p + Vec(t.c_hi)).floor(), Vec(t.lo), Vec(t.hi));
-  s_k = (p + (Vec(t.c_hi) - k)) + small;
-  bin = at::vec::convert_to_int_of_same_size(k) + VecI(t.offset);
-}
-
-// The lookup of the lanes in unsplit bins (one gather); returns the lanes
-// in split bins as a bit mask: locate() redoes those.
-inline uint32_t locate_grid(const Vec& x, const Lerp& t, Located& out) {
-  grid_bin(x, t, out.w, out.idx);
+  const Vec s_k = (p + (Vec(t.c_hi) - k)) + small;
+  const VecI bin = at::vec::convert_to_int_of_same_size(k) + VecI(t.offset);
   Vec base, step;
-  pairs_at(t.pairs, out.idx, base, step);
-  out.warped = at::vec::fmadd(out.w, step, base);
+  out.w = s_k;
+  out.idx = bin;
+  pairs_at(t.pairs, bin, base, step);
+  out.warped = at::vec::fmadd(s_k, step, base);
   out.rate = step;
   return t.split ? marked(step) : 0;
 }
 
-// The lookup of every lane: the grid bin's descriptor (first sub-bin,
-// level), then the sub-bin's row.
+// The lookup of every lane, for the few lanes locate_grid() leaves: the
+// grid bin's descriptor (first sub-bin, level), then the sub-bin's row.
 inline void locate(const Vec& x, const Lerp& t, Located& out) {
-  Vec s_k, first, refine, base, step;
-  VecI bin;
-  grid_bin(x, t, s_k, bin);
+  locate_grid(x, t, out);  // s - k in w, the grid bin in idx
+  Vec first, refine, base, step;
 #if defined(CPU_CAPABILITY_AVX512)
-  descriptors(_mm512_i32gather_epi32(__m512i(bin), t.desc, 4), first,
+  descriptors(_mm512_i32gather_epi32(__m512i(out.idx), t.desc, 4), first,
               refine);
 #else
-  descriptors(_mm256_i32gather_epi32(t.desc, bin, 4), first, refine);
+  descriptors(_mm256_i32gather_epi32(t.desc, out.idx, 4), first, refine);
 #endif
-  const Vec q = s_k * refine;
+  const Vec q = out.w * refine;
   const Vec sub = clamp_nan_low(q.floor(), Vec(0.f), refine - Vec(1.f));
   out.w = q - sub;
   out.idx = at::vec::convert_to_int_of_same_size(first + sub);
@@ -350,14 +339,6 @@ void forward_kernel(const float* x, float* y, int64_t n, const Lerp& t,
     const auto value = [&](const Vec& xv) {
       return loc.warped * multiplier<V>(xv, loc.warped, slope);
     };
-    if (t.dense) {
-      for_each_vec(begin, end, [&](int64_t i, int64_t count) {
-        const Vec xv = load(x + i, count);
-        locate(xv, t, loc);
-        store(value(xv), y + i, count);
-      });
-      return;
-    }
     for (int64_t block = begin; block < end; block += kBlock) {
       const float* xb = x + block;
       float* yb = y + block;
@@ -543,21 +524,6 @@ void backward_kernel(const float* x, const float* g, float* gx,
     Histogram<V == kInf> h(bins, t);
     Located loc;
     Deferred deferred;
-    if (t.dense) {
-      for (int64_t block = begin; block < end; block += kFlush) {
-        for_each_vec(block, std::min(end, block + kFlush),
-                     [&](int64_t i, int64_t count) {
-          const Vec xv = load(x + i, count), gv = load(g + i, count);
-          locate(xv, t, loc);
-          Vec e, d;
-          grads<V>(xv, gv, loc, t.sc_hi, slope, e, d);
-          store(d, gx + i, count);
-          h.add(loc.idx, xv, e, e * loc.w, count);
-        });
-        h.flush(total);
-      }
-      return;
-    }
     for (int64_t block = begin; block < end; block += kBlock) {
       const float *xb = x + block, *gb = g + block;
       float* gxb = gx + block;
