@@ -22,6 +22,10 @@ namespace mmact {
 
 enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 
+// A NaN payload that arithmetic does not produce (its NaNs carry none):
+// the step of a split bin's grid row. ditac.cpp checks the rows.
+constexpr int32_t kSplitMarker = 0x7fc0d17a;
+
 // The table of mmact/ops/ditac.py (LerpTable), packed so that a lookup
 // whose grid bin is not split takes one gather: s = (x - a) * scale; grid
 // bin k = clamp(floor(s), lo, hi) + offset; row k of pairs is (base, step)
@@ -41,10 +45,6 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 // edge_lo, edge_hi: the first and the last sub-bin a lookup can reach (-1
 // for no second one), where w = x edge_slope[i] + edge_offset[i] (float64);
 // split: whether any grid bin is split (where none is, no lane is marked).
-// A NaN payload that arithmetic does not produce (its NaNs carry none):
-// the step of a split bin's grid row. ditac.cpp checks the rows.
-constexpr int32_t kSplitMarker = 0x7fc0d17a;
-
 struct Lerp {
   const float* pairs;
   const int32_t* desc;
