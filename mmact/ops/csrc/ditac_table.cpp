@@ -2,9 +2,9 @@
 // table_points() and the integration of build_table() in mmact/ops/ditac.py
 // in one call, with the same rules and the same points (the tests compare
 // the two builds). Training rebuilds every DiTAC layer's table after each
-// optimizer step; as a few dozen small tensor ops that took 1-1.5 ms per
-// layer, mostly dispatch — more than the layer's own forward and backward
-// on a small feature map.
+// optimizer step: as a few dozen small tensor ops the build takes ~1 ms,
+// mostly dispatch — more than the layer's own forward and backward on a
+// small feature map; here 0.1-0.5 ms.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
