@@ -234,8 +234,8 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(RuntimeError, match='sub-bins of bin 5 outside'):
         torch.ops.mmact.ditac_forward(torch.zeros(3), args[0], bad,
                                       *args[2:])
-    # A split bin's grid row holds its descriptor and the marker, nothing
-    # else does: the kernels take a bin's sub-bins from there.
+    # A split bin's grid row holds the marker and no other row does: the
+    # kernels list a lane by it, then take its sub-bin from desc.
     split = int(torch.nonzero(args[1] & 15)[0])
     for row, step in ((split, 0.5), (split - 1, args[0][split, 1].item())):
         bad = args[0].clone()
