@@ -3,7 +3,7 @@ import platform
 
 import pytest
 import torch
-from toy import DITAC_WINDOWS, ditac_case, float_table, lerp
+from toy import DITAC_WINDOWS, ditac_case, float_table, knot_inputs, lerp
 
 from mmact.functional import cpab as F_cpab
 from mmact.functional import layeract as F_la
@@ -86,6 +86,33 @@ def test_ditac_matches_pytorch_path_and_float64(variant, numel, scale):
             err, ref_err)
     # The spec's 1e-5 bound (plus float32 rounding of large |y|).
     torch.testing.assert_close(y.double(), oracle[0], atol=1e-5, rtol=1e-6)
+
+
+@pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))
+@pytest.mark.parametrize('rounded', [1, 2, 8])
+def test_ditac_paths_pick_the_same_segment_at_knots(variant, rounded,
+                                                    monkeypatch):
+    """At the sub-bin ends of the split grid bins, where the slope jumps,
+    the kernels (reading the sub-bins of levels up to ROUNDED_LEVELS from a
+    grid that much finer; 8: as fine as the deepest level, 4) pick the
+    segment that the PyTorch path picks, so grad_x and the θ-gradient agree
+    there too."""
+    monkeypatch.setattr(op, 'ROUNDED_LEVELS', rounded)
+    table, spec = ditac_case(variant, 0.05)
+    lt = lerp(table, spec)
+    x = knot_inputs(table, spec)
+    g = torch.randn_like(x)
+    y, gx, gt = _run(x, g, float_table(table), spec, True)
+    ry, rgx, rgt = _run(x, g, float_table(table), spec, False)
+    torch.testing.assert_close(y, ry, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(gx, rgx, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(gt, rgt, atol=1e-4, rtol=1e-5)
+    # A row per part of the window's grid bins (and per identity bin),
+    # then the LerpTable's.
+    parts = 2**min(rounded, int(table.level.max()))
+    rows = op._cpu_args(lt, spec).args[0].shape[0]
+    assert rows == parts * table.level.numel() + 2 * lt.offset \
+        + lt.base.numel()
 
 
 @pytest.mark.parametrize('variant', sorted(DITAC_WINDOWS))

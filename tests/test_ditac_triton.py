@@ -1,7 +1,7 @@
 """Triton DiTAC kernels against the PyTorch path (interpreter on CPU)."""
 import pytest
 import torch
-from toy import DITAC_WINDOWS, ditac_case, lerp
+from toy import DITAC_WINDOWS, ditac_case, knot_inputs, lerp
 
 from mmact.ops import ditac as op
 
@@ -26,6 +26,20 @@ def test_kernels_match_pytorch_path(variant):
     rgx, rgt = op.ditac_backward(x, g, table, spec)
     torch.testing.assert_close(gx.cpu(), rgx, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(gt, rgt, atol=1e-4, rtol=1e-4)
+
+
+def test_kernels_pick_the_segment_of_the_pytorch_path_at_knots():
+    """At the sub-bin ends of split grid bins, where the slope jumps, the
+    kernels pick a sub-bin as the other paths do (ROUNDED_LEVELS), so
+    grad_x agrees there too."""
+    table, spec = ditac_case('ditac', 0.05)
+    x = knot_inputs(table, spec)
+    g = torch.randn_like(x)
+    gx, _ = op.triton_backward(x.to(DEVICE), g.to(DEVICE),
+                               lerp(table, spec, DEVICE), spec)
+    torch.testing.assert_close(gx.cpu(), op.ditac_backward(x, g, table,
+                                                           spec)[0],
+                               atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

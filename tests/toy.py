@@ -60,6 +60,20 @@ def ditac_case(variant, scale=0.15, seed=0):
     return build_table(theta, 10, 256, spec, dtype=torch.float64), spec
 
 
+def knot_inputs(table, spec):
+    """float32 inputs within three float32 steps of every 64th of the split
+    grid bins of ``table``: each sub-bin end (where the slope jumps) and
+    part end of a lookup."""
+    k = torch.nonzero(table.level > 0).flatten().double()
+    u = (k[:, None] + torch.arange(65) / 64).flatten()
+    x = (spec.a + u * (spec.b - spec.a) / table.level.numel()).float()
+    steps = [x]
+    for _ in range(3):
+        steps = [torch.nextafter(steps[0], x - 1), *steps,
+                 torch.nextafter(steps[-1], x + 1)]
+    return torch.cat(steps)
+
+
 def float_table(table):
     """The table with dT/dθ in float32 (as modules keep it)."""
     return table._replace(J=table.J.float())

@@ -92,6 +92,11 @@ MAX_LEVEL = 10  # < 16: the CPU kernels pack a level into 4 bits
 # Refinement passes after the first: each re-estimates the error of every
 # sub-bin from dT/du at the refined points.
 REFINE_PASSES = 1
+# A lookup picks the sub-bin of x down to this level from s rounded to
+# float32, as it picks the grid bin, and only deeper from s itself: the CPU
+# kernels then read a sub-bin of those levels from a grid 2^ROUNDED_LEVELS
+# times finer with one gather (:func:`_cpu_args`).
+ROUNDED_LEVELS = 2
 
 
 def capacity(size: int) -> int:
@@ -288,21 +293,28 @@ def grid_split(lt: LerpTable, spec: DiTACSpec) -> Tuple[float, float]:
 
 
 def _locate(x: Tensor, lt: LerpTable, spec: DiTACSpec):
-    """(sub-bin j, weight w, x̃, dx̃/ds) for each x. The grid bin from s in
-    the compute dtype (float32: as the kernels round it, so that all paths
-    pick the same segment next to an edge), s - k in float64. Out of place
-    where autograd records it (the reference's graph)."""
+    """(sub-bin j, weight w, x̃, dx̃/ds) for each x. The grid bin, and the
+    sub-bin down to ``ROUNDED_LEVELS``, from s in the compute dtype
+    (float32: as the kernels round it, so that all paths pick the same
+    segment next to an edge), s - k in float64. Out of place where autograd
+    records it (the reference's graph)."""
     s = (x.double() - spec.a) * lt.scale
     if x.dtype == torch.float32:
         sc_hi, c_hi = grid_split(lt, spec)
-        k = _floor(x.detach() * sc_hi + c_hi)
+        rounded = x.detach() * sc_hi + c_hi
     else:
-        k = _floor(s.detach())
-    k = k.clamp_(lt.lo, lt.hi).to(s.dtype)
+        rounded = s.detach()
+    k = _floor(rounded).clamp_(lt.lo, lt.hi).to(s.dtype)
     desc = (k + lt.offset).to(torch.int32)
     refine = lt.refine.index_select(0, desc).double()
     q = (s - k) * refine
-    sub = torch.minimum(_floor(q.detach()).clamp_(min=0), refine - 1)
+    # Which of the grid bin's 2^ROUNDED_LEVELS parts the rounded s is in
+    # (scaled by a power of 2: exact), and the sub-bins that part holds.
+    parts = 2**ROUNDED_LEVELS
+    part = (_floor(rounded.double() * parts) - k * parts).clamp_(0, parts - 1)
+    first = (part * refine / parts).floor_()
+    last = first + (refine / parts).clamp_(min=1) - 1
+    sub = torch.minimum(torch.maximum(_floor(q.detach()), first), last)
     w = (q - sub).to(x.dtype)
     idx = (lt.first.index_select(0, desc) + sub.to(lt.first.dtype)).to(
         torch.int32)
@@ -389,7 +401,7 @@ def ditac_forward(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     if use_triton(x):
         return triton_forward(x, lt, spec)
     if use_cpu_kernels(x):
-        return cpu_forward(x, _cpu_tables(table, lt, spec))
+        return cpu_forward(x, _cpu_tables(table, spec))
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
     for start in range(0, flat.numel(), CHUNK):
@@ -409,7 +421,7 @@ def ditac_backward(x: Tensor, grad_y: Tensor, table: Table,
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     if use_cpu_kernels(x):
-        grad_x, hist = cpu_backward(x, grad_y, _cpu_tables(table, lt, spec))
+        grad_x, hist = cpu_backward(x, grad_y, _cpu_tables(table, spec))
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
     grad_x = torch.empty_like(flat)
@@ -448,11 +460,14 @@ def _tables(lt: LerpTable) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
 
 class CpuTable(NamedTuple):
     """A table as the compiled kernels take it: ``args`` of the ops after
-    x (and grad), ``order``: the :class:`LerpTable` row of each of its rows,
-    and ``rows``: the LerpTable's, to put the histogram back in that
-    order."""
+    x (and grad); ``order``, ``at``, ``per``: each of its rows is the
+    piece of :class:`LerpTable` row ``order`` where that row's weight is
+    at + per * the row's own (the histogram goes back through them);
+    ``rows``: the LerpTable's."""
     args: tuple
     order: Tensor
+    at: Tensor
+    per: Tensor
     rows: int
 
 
@@ -461,33 +476,54 @@ _SPLIT_MARKER = 0x7fc0d17a
 
 
 def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
-    # The kernels' packing (csrc/ditac_kernels.h): a row per grid bin, the
-    # (base, step) of its only sub-bin, or for a split bin the marker; then
-    # the sub-bins of the split bins, at first, first + 1, ... (desc: first
-    # * 16 + level). A lookup in an unsplit bin reads its grid row only.
-    level = torch.log2(lt.refine).long()
-    bins, split = level.numel(), level > 0
-    parts = torch.where(split, 1 << level, 0)
-    start = bins + parts.cumsum(0) - parts
-    grid = torch.arange(bins, device=level.device)
-    desc = torch.where(split, start, grid) * 16 + level
-    owner = torch.repeat_interleave(grid, parts)
-    first = lt.first.long()
-    sub = torch.arange(owner.numel(), device=level.device) + bins \
-        - start[owner]
-    order = torch.cat([first, first[owner] + sub])
-    pairs = torch.stack([lt.base, lt.step], 1).float()[order]
+    # The kernels' packing (csrc/ditac_kernels.h), on the grid of the parts
+    # of _locate (2^r per grid bin, r = ROUNDED_LEVELS, or the table's
+    # deepest level where that is less: where no bin is split, the grid
+    # itself): per part a row, the (base, step) of the piece of its sub-bin
+    # it covers, or for a part of several sub-bins the marker; then the
+    # LerpTable's rows, where desc (first * 16 + level) finds those
+    # sub-bins. Static shapes for a given r (torch.compile).
+    dev = lt.refine.device
+    depth = torch.log2(lt.refine.double()).long()
+    r = ROUNDED_LEVELS if torch.compiler.is_compiling() else min(
+        ROUNDED_LEVELS, int(depth.max()))
+    n = 2**r
+    # Outside the window the last part of the identity bin below it and
+    # the first above it, or ('inf') the window's end bins.
+    lo, hi = (-1, lt.hi * n) if lt.offset else (0, (lt.hi + 1) * n - 1)
+    part = torch.arange(lo, hi + 1, device=dev)
+    coarse = torch.div(part, n, rounding_mode='floor')
+    part, coarse = part - coarse * n, coarse + lt.offset
+    depth = depth[coarse]
+    level = (depth - r).clamp(min=0)
+    # The part is piece `part % cuts` of `cuts` of sub-bin `sub`, or holds
+    # 2^level sub-bins from `sub` on.
+    cuts = 2**(r - depth.clamp(max=r))
+    sub = lt.first.long()[coarse] + torch.div(part << depth, n,
+                                              rounding_mode='floor')
+    bins, rows = part.numel(), lt.base.numel()
+    desc = torch.where(level > 0, sub + bins,
+                       torch.arange(bins, device=dev)) * 16 + level
+    order = torch.cat([sub, torch.arange(rows, device=dev)])
+    f64 = dict(dtype=torch.float64, device=dev)
+    at = torch.cat([(part % cuts) / cuts.double(), torch.zeros(rows, **f64)])
+    per = torch.cat([1.0 / cuts.double(), torch.ones(rows, **f64)])
+    base, step = lt.base.double()[order], lt.step.double()[order]
+    pairs = torch.stack([base + at * step, step * per], 1).float()
     marker = torch.tensor([0, _SPLIT_MARKER], dtype=torch.int32,
-                          device=level.device).view(torch.float32)
-    pairs[:bins] = torch.where(split[:, None], marker, pairs[:bins])
+                          device=dev).view(torch.float32)
+    pairs[:bins] = torch.where(level[:, None] > 0, marker, pairs[:bins])
+    sc_hi, c_hi = grid_split(lt, spec)
     args = (pairs.contiguous(), desc.int().contiguous(), float(spec.a),
-            float(lt.scale), *grid_split(lt, spec), lt.lo, lt.hi, lt.offset,
+            float(lt.scale) * n, sc_hi * n, c_hi * n, lo, hi, -lo,
             VARIANT_CODES[spec.variant], float(spec.negative_slope))
-    return CpuTable(args, order, lt.base.numel())
+    return CpuTable(args, order, at, per, rows)
 
 
-def _cpu_tables(table: Table, lt: LerpTable, spec: DiTACSpec) -> CpuTable:
-    return _derived(table, ('cpu', spec), lambda: _cpu_args(lt, spec))
+def _cpu_tables(table: Table, spec: DiTACSpec) -> CpuTable:
+    # From T in float64: the pieces' bases are rounded once.
+    return _derived(table, ('cpu', spec), lambda: _cpu_args(
+        _lerp_table(table.T, table.level, spec), spec))
 
 
 def cpu_forward(x: Tensor, cpu: CpuTable) -> Tensor:
@@ -503,7 +539,10 @@ def cpu_backward(x: Tensor, grad_y: Tensor,
     xd = _dense(x.float())
     grad_x, hist = torch.ops.mmact.ditac_backward(
         xd, _same_layout(grad_y.float(), xd), *cpu.args)
-    # The grid rows of split bins are in order too: their sums are 0.
+    # Each row's sums are those of a piece of its LerpTable row, whose
+    # weight is at + per w; the grid rows of split bins hold zeros.
+    hist = torch.stack(
+        [hist[:, 0], cpu.at * hist[:, 0] + cpu.per * hist[:, 1]], 1)
     hist = hist.new_zeros(cpu.rows, 2).index_add_(0, cpu.order, hist)
     return grad_x.to(x.dtype), hist
 
@@ -542,6 +581,7 @@ def theta_reduction() -> str:
 
 
 if triton is not None:
+    _PARTS = tl.constexpr(2**ROUNDED_LEVELS)
 
     @triton.jit
     def _locate_tl(x, base_ptr, step_ptr, first_ptr, refine_ptr, exact_ptr,
@@ -557,8 +597,15 @@ if triton is not None:
         first = tl.load(first_ptr + desc)
         sd = (x.to(tl.float64) - tl.load(exact_ptr)) * tl.load(exact_ptr + 1)
         q = (sd - k.to(tl.float64)) * refine.to(tl.float64)
+        # The sub-bins of the part of the grid bin s is in (ROUNDED_LEVELS).
+        sp = s * _PARTS
+        part = tl.where(sp == sp, tl.floor(sp), 0.0) - k * _PARTS
+        part = tl.minimum(tl.maximum(part, 0.0), _PARTS - 1.0)
+        lowest = tl.floor(part * refine / _PARTS)
+        highest = lowest + tl.maximum(refine / _PARTS, 1.0) - 1.0
         sub = tl.where(q == q, tl.floor(q), 0.0)
-        sub = tl.minimum(tl.maximum(sub, 0.0), refine.to(tl.float64) - 1.0)
+        sub = tl.minimum(tl.maximum(sub, lowest.to(tl.float64)),
+                         highest.to(tl.float64))
         w = (q - sub).to(tl.float32)
         idx = (first + sub.to(tl.float32)).to(tl.int32)
         step = tl.load(step_ptr + idx)
