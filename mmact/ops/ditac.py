@@ -7,10 +7,12 @@ of G points whose bins are split, where T bends sharply, into 2^level
 equal sub-bins (:func:`refinement`): linear interpolation then stays within
 ``TABLE_TOLERANCE`` of the closed form for every θ the prior draws, also
 where the flow expands a repelling end of the window 100-fold. A lookup
-finds the grid bin from x, then the sub-bin; its weight w is computed
-beyond float32 precision (float64; a compensated product in the CPU
-kernels), so that rounding of (x - a) * scale does not move x̃ where T is
-steep.
+finds the grid bin from x, then the sub-bin: the grid bin and the sub-bin
+down to level ``ROUNDED_LEVELS`` from s = (x - a) * scale rounded to
+float32 on every path (the CPU kernels read those from a grid that much
+finer), deeper ones and the weight w beyond float32 precision (float64; a
+compensated product in the CPU kernels), so that rounding of s does not
+move x̃ where T is steep.
 
 Forward reads x and writes y; backward reads x and grad_y and writes
 grad_x. Only x (and the tiny tables) are saved, so the activation memory

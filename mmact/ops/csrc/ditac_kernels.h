@@ -26,17 +26,19 @@ enum DiTACVariant : int64_t { kDiTAC = 0, kGE = 1, kLeaky = 2, kInf = 3 };
 // the step of a split bin's grid row. ditac.cpp checks the rows.
 constexpr int32_t kSplitMarker = 0x7fc0d17a;
 
-// The table of mmact/ops/ditac.py (LerpTable), packed so that a lookup
-// whose grid bin is not split takes one gather: s = (x - a) * scale; grid
-// bin k = clamp(floor(s), lo, hi) + offset; row k of pairs is (base, step)
-// of that bin, or, for a bin split into 2^level sub-bins, a step of
-// kSplitMarker bits. A lane in a split bin takes desc[k] = first * 16 +
-// level (first: the row of its first sub-bin, past the grid rows); q =
-// (s - k + offset) 2^level; sub-bin j = first + clamp(floor(q), 0,
-// 2^level - 1); w = q - (j - first). x̃ = base[j] + w * step[j].
+// The table of mmact/ops/ditac.py (LerpTable), packed (_cpu_args) on a
+// grid 2^r times as fine as the table's, so that a lookup whose grid bin
+// is not split takes one gather: s = (x - a) * scale; grid bin k =
+// clamp(floor(s), lo, hi) + offset; row k of pairs is (base, step) of the
+// segment that bin covers (a sub-bin or a piece of one), or, for a bin
+// split into 2^level sub-bins, a step of kSplitMarker bits. A lane in a
+// split bin takes desc[k] = first * 16 + level (first: the row of its
+// first sub-bin, past the grid rows); q = (s - k + offset) 2^level;
+// sub-bin j = first + clamp(floor(q), 0, 2^level - 1); w = q - (j -
+// first). x̃ = base[j] + w * step[j].
 //
 // s - k needs more than float32: where T is steep (dT/du ~ 200), rounding
-// s to float32 (1e-4 near s = 2047) would move x̃ by 1e-5. So
+// s to float32 (5e-4 near s = 8188) would move x̃ by 1e-5. So
 // s = x scale + c with scale = sc_hi + sc_lo and c = -a scale =
 // c_hi + c_lo, c_hi on a grid coarse enough that c_hi - k is exact, and
 // s - k = (x sc_hi + (c_hi - k)) + (fma error of x sc_hi + c_lo +
