@@ -482,13 +482,14 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
     # of _locate (2^r per grid bin, r = ROUNDED_LEVELS, or the table's
     # deepest level where that is less: where no bin is split, the grid
     # itself): per part a row, the (base, step) of the piece of its sub-bin
-    # it covers, or for a part of several sub-bins the marker; then the
-    # LerpTable's rows, where desc (first * 16 + level) finds those
-    # sub-bins. Static shapes for a given r (torch.compile).
+    # it covers, or for a part of several sub-bins the marker; then, where
+    # there are such parts, the LerpTable's rows, where desc (first * 16 +
+    # level) finds their sub-bins. Static shapes under torch.compile.
     dev = lt.refine.device
     depth = torch.log2(lt.refine.double()).long()
-    r = ROUNDED_LEVELS if torch.compiler.is_compiling() else min(
-        ROUNDED_LEVELS, int(depth.max()))
+    deepest = MAX_LEVEL if torch.compiler.is_compiling() else int(
+        depth.max())
+    r = min(ROUNDED_LEVELS, deepest)
     n = 2**r
     # Outside the window the last part of the identity bin below it and
     # the first above it, or ('inf') the window's end bins.
@@ -503,7 +504,8 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
     cuts = 2**(r - depth.clamp(max=r))
     sub = lt.first.long()[coarse] + torch.div(part << depth, n,
                                               rounding_mode='floor')
-    bins, rows = part.numel(), lt.base.numel()
+    bins = part.numel()
+    rows = lt.base.numel() if deepest > r else 0  # where a part is split
     desc = torch.where(level > 0, sub + bins,
                        torch.arange(bins, device=dev)) * 16 + level
     order = torch.cat([sub, torch.arange(rows, device=dev)])
@@ -519,7 +521,7 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
     args = (pairs.contiguous(), desc.int().contiguous(), float(spec.a),
             float(lt.scale) * n, sc_hi * n, c_hi * n, lo, hi, -lo,
             VARIANT_CODES[spec.variant], float(spec.negative_slope))
-    return CpuTable(args, order, at, per, rows)
+    return CpuTable(args, order, at, per, lt.base.numel())
 
 
 def _cpu_tables(table: Table, spec: DiTACSpec) -> CpuTable:
