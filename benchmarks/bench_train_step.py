@@ -12,12 +12,20 @@ no compiled mmcv ops, so this runs wherever mmseg imports.
     python benchmarks/bench_train_step.py --device cuda --size 512 --batch 2
     python benchmarks/bench_train_step.py --acts GELU DiTAC LA-SiLU --size 128
     python benchmarks/bench_train_step.py --acts GELU DiTAC GELU --size 128
+    python benchmarks/bench_train_step.py --acts GELU DiTAC GELU --size 128 \
+        --shared-model
+
+``--shared-model`` times every activation in one model: before each step
+the blocks get that activation's modules (built with a model of their own,
+which is then dropped), so convolutions, weights and their memory are the
+same for all and the ratios hold the activations' cost alone (two model
+instances with the same activation differ by up to 8 % in a CPU step).
 """
 import argparse
 import statistics
 import time
 from pathlib import Path
-from typing import Union
+from typing import Dict, Union
 
 import torch
 from mmengine.config import Config
@@ -58,6 +66,21 @@ def batch(n: int, size: int, classes: int, device: str):
     return images, samples
 
 
+def activation_modules(model: torch.nn.Module,
+                       host: torch.nn.Module) -> Dict[str, torch.nn.Module]:
+    """The modules of ``model`` whose class differs from ``host``'s at the
+    same path (its activations, built from another ``act_cfg``), by path;
+    their own submodules not listed apart."""
+    host_modules = dict(host.named_modules())
+    found: Dict[str, torch.nn.Module] = {}
+    for path, module in model.named_modules():
+        if path in host_modules and not any(
+                path.startswith(f'{p}.') for p in found) \
+                and type(module) is not type(host_modules[path]):
+            found[path] = module
+    return found
+
+
 def step(model, optimizer, images, samples, device) -> tuple:
     """(ms, peak MiB the step allocates above what was resident; nan on
     CPU) of forward + loss + backward + optimizer step."""
@@ -79,6 +102,16 @@ def step(model, optimizer, images, samples, device) -> tuple:
     return ms, peak
 
 
+def _use(host, model):
+    """The model to step: ``model`` itself, or the host with ``model``'s
+    activation modules (path -> module) put in."""
+    if host is None:
+        return model
+    for path, module in model.items():
+        host.set_submodule(path, module)
+    return host
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--acts', nargs='+', default=['GELU', 'DiTAC'])
@@ -89,6 +122,8 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--out', default=str(RESULTS),
                         help='folder of train_step_<device>_<size>.md')
+    parser.add_argument('--shared-model', action='store_true',
+                        help='one model; the activations swapped in turn')
     args = parser.parse_args()
     for act in args.acts:
         mmact.get_activation(act)  # fail early, with suggestions
@@ -96,18 +131,34 @@ def main() -> None:
     images, samples = batch(args.batch, args.size, 150, args.device)
     runs = {}
     for act in args.acts:
-        model = build(args.config, act, args.device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        step(model, optimizer, images, samples, args.device)  # warm-up
         # A name given twice is a second model (e.g. GELU again: the
-        # spread between two identical models is the run's noise floor).
+        # spread between the two is the run's noise floor).
         label = act if act not in runs else f'{act} #{len(runs) + 1}'
-        runs[label] = (model, optimizer, [])
-    # Round-robin over the models: machine noise hits all alike.
+        runs[label] = [build(args.config, act, args.device), None, []]
+    host = None
+    if args.shared_model:
+        host = build(args.config, args.acts[0], args.device)
+        paths = {p for model, _, _ in runs.values()
+                 for p in activation_modules(model, host)}
+        if not paths:
+            parser.error('--shared-model compares different activations')
+        for run in runs.values():
+            modules = dict(run[0].named_modules())
+            run[0] = {p: modules[p] for p in sorted(paths)}
+        params = [p for modules, _, _ in runs.values()
+                  for m in modules.values() for p in m.parameters()]
+        shared = torch.optim.AdamW(list(host.parameters()) + params,
+                                   lr=1e-4)
+    for run in runs.values():
+        run[1] = shared if host is not None else torch.optim.AdamW(
+            run[0].parameters(), lr=1e-4)
+        step(_use(host, run[0]), run[1], images, samples,
+             args.device)  # warm-up
+    # Round-robin: machine noise hits all alike.
     for _ in range(args.steps):
-        for act, (model, optimizer, results) in runs.items():
-            results.append(step(model, optimizer, images, samples,
-                                args.device))
+        for model, optimizer, results in runs.values():
+            results.append(step(_use(host, model), optimizer, images,
+                                samples, args.device))
     rows = []
     for act, (_, _, results) in runs.items():
         rows.append((act, statistics.median(ms for ms, _ in results),
@@ -116,7 +167,9 @@ def main() -> None:
               f'{rows[-1][2]:.0f} MiB', flush=True)
     base_ms, base_mem = rows[0][1], rows[0][2]
     name = (torch.cuda.get_device_name() if args.device == 'cuda' else
-            f'CPU, {torch.get_num_threads()} threads')
+            f'CPU, {torch.get_num_threads()} threads') + (
+                ', one model, activations swapped in turn'
+                if args.shared_model else '')
     lines = [f'UperNet + ConvNeXt-T train step ({Path(args.config).name}), '
              f'{args.batch}x3x{args.size}x{args.size}, {name}', '',
              f'| activation | ms/step | vs {rows[0][0]} | step peak MiB | '

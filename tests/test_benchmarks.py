@@ -142,13 +142,31 @@ def test_twenty_cells_within_1e5_or_a_tenth_of_an_input_step():
     assert float(ours['beyond_1e5_ulp'] or 0) <= 0.1, ours
 
 
-def test_train_step_benchmark_runs_upernet(tmp_path):
+@pytest.mark.parametrize('shared', [
+    True, pytest.param(False, marks=pytest.mark.slow)])
+def test_train_step_benchmark_runs_upernet(tmp_path, shared):
     cmd = [sys.executable, 'benchmarks/bench_train_step.py', '--acts',
            'GELU', 'DiTAC', 'GELU', '--size', '32', '--batch', '2',
            '--steps', '1', '--out', str(tmp_path)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd + ['--shared-model'] * shared, cwd=ROOT,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / 'train_step_cpu_32.md').read_text()
     assert 'UperNet + ConvNeXt-T' in table
+    assert ('one model, activations swapped in turn' in table) == shared
     assert '| GELU |' in table and '| DiTAC |' in table
-    assert '| GELU #3 |' in table  # a second GELU model: the noise floor
+    assert '| GELU #3 |' in table  # a second GELU: the noise floor
+
+
+def test_train_step_benchmark_finds_the_blocks_activations():
+    """--shared-model swaps exactly the modules act_cfg built: ConvNeXt-T's
+    18 blocks, by path; and puts them into the host model."""
+    from bench_train_step import CONFIG, _use, activation_modules, build
+    host = build(str(CONFIG), 'GELU', 'cpu')
+    other = build(str(CONFIG), 'DiTAC', 'cpu')
+    found = activation_modules(other, host)
+    assert len(found) == 18
+    assert all(type(m).__name__ == 'DiTAC' for m in found.values())
+    assert all(p.startswith('backbone.stages.') for p in found)
+    assert _use(host, found) is host
+    assert all(host.get_submodule(p) is m for p, m in found.items())

@@ -398,12 +398,12 @@ def _interpolate(x: Tensor, T: Tensor, level: Tensor, spec: DiTACSpec,
 
 def ditac_forward(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
     """y for any x (computed in float32, or float64 for float64 x)."""
+    if use_cpu_kernels(x):
+        return cpu_forward(x, _cpu_tables(table, spec))
     cd = compute_dtype(x)
     lt = _lookup(table, spec, cd)
     if use_triton(x):
         return triton_forward(x, lt, spec)
-    if use_cpu_kernels(x):
-        return cpu_forward(x, _cpu_tables(table, spec))
     flat = x.reshape(-1)
     out = torch.empty_like(flat)
     for start in range(0, flat.numel(), CHUNK):
@@ -415,15 +415,17 @@ def ditac_forward(x: Tensor, table: Table, spec: DiTACSpec) -> Tensor:
 def ditac_backward(x: Tensor, grad_y: Tensor, table: Table,
                    spec: DiTACSpec) -> Tuple[Tensor, Tensor]:
     """(grad_x, grad_θ) of the interpolated op (``table`` with J)."""
+    J = table.J
+    if use_cpu_kernels(x):
+        grad_x, hist = cpu_backward(x, grad_y, _cpu_tables(table, spec))
+        return grad_x, theta_grad(hist[:, 0], hist[:, 1], J,
+                                  _lookup(table, spec, torch.float64), spec)
     cd = compute_dtype(x)
-    lt, J = _lookup(table, spec, cd), table.J
+    lt = _lookup(table, spec, cd)
     if use_triton(x):
         if theta_reduction() == 'partials':
             return triton_backward_partials(x, grad_y, lt, J, spec)
         grad_x, hist = triton_backward(x, grad_y, lt, spec)
-        return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
-    if use_cpu_kernels(x):
-        grad_x, hist = cpu_backward(x, grad_y, _cpu_tables(table, spec))
         return grad_x, theta_grad(hist[:, 0], hist[:, 1], J, lt, spec)
     flat, gflat = x.reshape(-1), grad_y.reshape(-1)
     grad_x = torch.empty_like(flat)
@@ -525,9 +527,9 @@ def _cpu_args(lt: LerpTable, spec: DiTACSpec) -> CpuTable:
 
 
 def _cpu_tables(table: Table, spec: DiTACSpec) -> CpuTable:
-    # From T in float64: the pieces' bases are rounded once.
+    # From the float64 LerpTable: the pieces' bases are rounded once.
     return _derived(table, ('cpu', spec), lambda: _cpu_args(
-        _lerp_table(table.T, table.level, spec), spec))
+        _lookup(table, spec, torch.float64), spec))
 
 
 def cpu_forward(x: Tensor, cpu: CpuTable) -> Tensor:
