@@ -16,7 +16,7 @@ of x as plain tensor operations on constants, in one of two forms:
   x̃ between those). x - x_i is exact in float32 (the x_i are multiples of
   h), so the interpolation keeps the table's precision where T is steep.
   About a dozen element-wise operators: in ONNX Runtime far cheaper than
-  the refined lookup's three dozen.
+  the refined lookup's ~57.
 * refined: the op's own lookup (:func:`mmact.ops.ditac.ditac_reference`'s
   interpolation on the module's table), for windows whose ends are not
   multiples of 2^-``MAX_STEP_EXPONENT``, for θ whose uniform grid would
