@@ -4,10 +4,12 @@ Builds the UperNet + ConvNeXt-T model of the ADE20K configs
 (``configs/convnext/``; no pretrained weights, BN for SyncBN) once per
 activation, with ``backbone.act_cfg`` set to it (every ConvNeXt block), and
 times forward + loss + backward + AdamW step on the same batch, side by side
-in one run (the models take turns, step by step). On CUDA it also reports
-the peak memory a step allocates above the resident weights and optimizer
-state (activations, gradients, workspace). ConvNeXt and UperNet need
-no compiled mmcv ops, so this runs wherever mmseg imports.
+in one run (the models take turns, step by step; the ratios are medians
+over the rounds of each step's time over the first activation's step in
+the same round). On CUDA it also reports the peak memory a step
+allocates above the resident weights and optimizer state (activations,
+gradients, workspace). ConvNeXt and UperNet need no compiled mmcv ops, so
+this runs wherever mmseg imports.
 
     python benchmarks/bench_train_step.py --device cuda --size 512 --batch 2
     python benchmarks/bench_train_step.py --acts GELU DiTAC LA-SiLU --size 128
@@ -154,28 +156,37 @@ def main() -> None:
             run[0].parameters(), lr=1e-4)
         step(_use(host, run[0]), run[1], images, samples,
              args.device)  # warm-up
-    # Round-robin: machine noise hits all alike.
-    for _ in range(args.steps):
-        for model, optimizer, results in runs.values():
+    # Round-robin, each round starting one later (no activation always
+    # follows the same one); the ratios are medians over the rounds of
+    # the step time over the first activation's in the same round, so the
+    # machine's slower and faster phases cancel.
+    order = list(runs.values())
+    for i in range(args.steps):
+        for model, optimizer, results in order[i % len(order):] \
+                + order[:i % len(order)]:
             results.append(step(_use(host, model), optimizer, images,
                                 samples, args.device))
+    base = [ms for ms, _ in order[0][2]]
     rows = []
     for act, (_, _, results) in runs.items():
         rows.append((act, statistics.median(ms for ms, _ in results),
+                     statistics.median(ms / b for (ms, _), b
+                                       in zip(results, base)),
                      max(peak for _, peak in results)))
-        print(f'{act:>10}: {rows[-1][1]:9.1f} ms/step, step peak '
-              f'{rows[-1][2]:.0f} MiB', flush=True)
-    base_ms, base_mem = rows[0][1], rows[0][2]
+        print(f'{act:>10}: {rows[-1][1]:9.1f} ms/step (x{rows[-1][2]:.3f}),'
+              f' step peak {rows[-1][3]:.0f} MiB', flush=True)
+    base_mem = rows[0][3]
     name = (torch.cuda.get_device_name() if args.device == 'cuda' else
             f'CPU, {torch.get_num_threads()} threads') + (
                 ', one model, activations swapped in turn'
                 if args.shared_model else '')
     lines = [f'UperNet + ConvNeXt-T train step ({Path(args.config).name}), '
              f'{args.batch}x3x{args.size}x{args.size}, {name}', '',
-             f'| activation | ms/step | vs {rows[0][0]} | step peak MiB | '
+             f'| activation | ms/step | vs {rows[0][0]} (per round) | '
+             f'step peak MiB | '
              f'vs {rows[0][0]} |', '|---|---|---|---|---|']
-    lines += [f'| {a} | {t:.1f} | {t / base_ms:.3f} | {m:.0f} | '
-              f'{m / base_mem:.3f} |' for a, t, m in rows]
+    lines += [f'| {a} | {t:.1f} | {r:.3f} | {m:.0f} | '
+              f'{m / base_mem:.3f} |' for a, t, r, m in rows]
     out = Path(args.out) / f'train_step_{args.device}_{args.size}.md'
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text('\n'.join(lines) + '\n')
