@@ -17,11 +17,12 @@ this runs wherever mmseg imports.
     python benchmarks/bench_train_step.py --acts GELU DiTAC GELU --size 128 \
         --shared-model
 
-``--shared-model`` times every activation in one model: before each step
-the blocks get that activation's modules (built with a model of their own,
-which is then dropped), so convolutions, weights and their memory are the
-same for all and the ratios hold the activations' cost alone (two model
-instances with the same activation differ by up to 8 % in a CPU step).
+``--shared-model`` times every activation in one model, the first
+activation's: before each step its blocks get that activation's modules
+(the others' built with a model of their own, which is then dropped), so
+convolutions, weights and their memory are the same for all and the
+ratios hold the activations' cost alone (two model instances with the
+same activation differ by up to 8 % in a CPU step).
 """
 import argparse
 import statistics
@@ -139,7 +140,7 @@ def main() -> None:
         runs[label] = [build(args.config, act, args.device), None, []]
     host = None
     if args.shared_model:
-        host = build(args.config, args.acts[0], args.device)
+        host = next(iter(runs.values()))[0]
         paths = {p for model, _, _ in runs.values()
                  for p in activation_modules(model, host)}
         if not paths:
@@ -147,10 +148,11 @@ def main() -> None:
         for run in runs.values():
             modules = dict(run[0].named_modules())
             run[0] = {p: modules[p] for p in sorted(paths)}
-        params = [p for modules, _, _ in runs.values()
-                  for m in modules.values() for p in m.parameters()]
-        shared = torch.optim.AdamW(list(host.parameters()) + params,
-                                   lr=1e-4)
+        # The host holds the first activation's modules: each once.
+        params = {id(p): p for modules, _, _ in runs.values()
+                  for m in modules.values() for p in m.parameters()}
+        params.update((id(p), p) for p in host.parameters())
+        shared = torch.optim.AdamW(list(params.values()), lr=1e-4)
     for run in runs.values():
         run[1] = shared if host is not None else torch.optim.AdamW(
             run[0].parameters(), lr=1e-4)
