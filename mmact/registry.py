@@ -6,6 +6,9 @@ last, so mmseg, mmdet, mmpretrain and mmagic configs all find mmact's names
 without a scope prefix. mmcv's own activations are registered first (by
 importing ``mmcv.cnn``); mmact adds its classes and the aliases users type
 (paper spellings such as ``'LA-SiLU'`` and timm's ``lower_snake`` names).
+Two of mmcv's names, PReLU and RReLU, mmact takes over with subclasses of
+the torch modules mmcv registers there (same arguments and state dict,
+faster CPU kernels); every other name of mmcv stays mmcv's.
 """
 import difflib
 from dataclasses import dataclass
@@ -47,9 +50,11 @@ def _same_class(a: type, b: type) -> bool:
                                                         b.__qualname__)
 
 
-def _register_name(key: str, cls: type) -> None:
+def _register_name(key: str, cls: type,
+                   replaces: Optional[type] = None) -> None:
     owner = MODELS.module_dict.get(key)
-    if owner is not None and not _same_class(owner, cls):
+    if owner is not None and not (_same_class(owner, cls) or
+                                  owner is replaces):
         raise KeyError(
             f'activation name {key!r} is already registered by '
             f'{owner.__module__}.{owner.__qualname__}; mmact cannot take it')
@@ -70,7 +75,9 @@ def register_activation(name: str,
                         *,
                         family: str,
                         learnable: str = 'no',
-                        aliases: Sequence[str] = ()) -> Callable[[Type], Type]:
+                        aliases: Sequence[str] = (),
+                        replaces: Optional[Type[nn.Module]] = None
+                        ) -> Callable[[Type], Type]:
     """Class decorator: register an mmact activation under its names.
 
     Args:
@@ -79,11 +86,15 @@ def register_activation(name: str,
         learnable: Whether it has trainable parameters
             (``'yes'``, ``'no'``, or ``'optional'`` when arguments decide).
         aliases: Further names configs may use (paper spellings, timm names).
+        replaces: The class mmcv registers under ``name``, which mmact takes
+            over with a subclass of it (same arguments and state dict);
+            any other owner of the name is a conflict.
     """
 
     def decorator(cls: Type[nn.Module]) -> Type[nn.Module]:
         names = (name, *aliases)
-        for key in names:
+        _register_name(name, cls, replaces)
+        for key in aliases:
             _register_name(key, cls)
         _record(names, name, family, learnable, 'mmact')
         return cls

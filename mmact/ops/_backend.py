@@ -22,7 +22,8 @@ CPU_OPS = ('ditac_forward', 'ditac_backward', 'ditac_table',
            'cpab_integrate', 'layeract_statistics', 'layeract_forward',
            'layeract_backward', 'acon_forward', 'acon_backward',
            'pdelu_forward', 'pdelu_backward', 'mish_forward', 'mish_backward',
-           'cpu_isa')
+           'prelu_forward', 'prelu_backward', 'rrelu_forward',
+           'rrelu_backward', 'cpu_isa')
 
 
 def _load_cpu_kernels() -> bool:
@@ -100,6 +101,24 @@ if CPU_KERNELS_BUILT:
     @torch.library.register_fake('mmact::mish_backward')
     def _(x, grad):
         return torch.empty_like(x)
+
+    @torch.library.register_fake('mmact::prelu_forward')
+    def _(x, weight):
+        return torch.empty(torch.broadcast_shapes(x.shape, weight.shape),
+                           dtype=x.dtype, device=x.device)
+
+    @torch.library.register_fake('mmact::prelu_backward')
+    def _(x, grad, weight, channels_inner):
+        return torch.empty_like(x), x.new_empty(
+            (x.shape[0], weight.shape[1], 1), dtype=torch.float64)
+
+    @torch.library.register_fake('mmact::rrelu_forward')
+    def _(x, out, lower, upper, seed):
+        return None
+
+    @torch.library.register_fake('mmact::rrelu_backward')
+    def _(y, grad, lower, upper, seed):
+        return torch.empty_like(y)
 
     @torch.library.register_fake('mmact::layeract_statistics')
     def _(rows, alpha, unbiased):

@@ -1,0 +1,173 @@
+// RReLU in training on CPU: y = x for x > 0, r x otherwise, with one slope
+// r ~ U(lower, upper) per element. ATen draws r one element at a time from
+// its mt19937 (~8x GELU's forward + backward) and saves r beside x. Here r
+// comes from Philox4x32-10 (Salmon et al., SC 2011: the counter-based
+// generator of torch's CUDA RNG and of Triton's tl.rand), keyed by a 64-bit
+// seed the caller draws from torch's generator, so the backward recomputes
+// r and saves only y (for r >= 0, y > 0 exactly where x > 0).
+//
+// Counter layout: the tensor's storage is cut into blocks of kBlock = 4
+// kGroups elements; element j + l kGroups of block b (l < 4) takes output
+// word l of Philox at counter (b kGroups + j, 0) split into two 32-bit
+// words (low first), the last two words 0. The word w gives
+// u = (w >> 8) 2^-24 in [0, 1) and r = lower + (upper - lower) u, in
+// float32. The same seed gives the same r whatever the thread count.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "common.h"
+
+namespace mmact {
+namespace {
+
+constexpr int64_t kGroups = 64;
+constexpr int64_t kBlock = 4 * kGroups;
+
+// (hi, lo) words of the 32 x 32-bit products m c in 8 lanes: even lanes by
+// one vpmuludq, odd lanes by another on the words shifted down.
+inline void mulhilo(__m256i m, __m256i c, __m256i& hi, __m256i& lo) {
+  const __m256i even = _mm256_mul_epu32(m, c);
+  const __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(c, 32));
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+// Slopes r for the kBlock elements of block `block`, 8 counters at a time.
+void slopes(uint64_t block, uint64_t seed, float lower, float span,
+            float* r) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256 lo = _mm256_set1_ps(lower), sp = _mm256_set1_ps(span);
+  const __m256 unit = _mm256_set1_ps(0x1p-24f);
+  for (int64_t j = 0; j < kGroups; j += 8) {
+    const uint64_t n = block * kGroups + j;  // n + 7 stays in the low word
+    __m256i c0 = _mm256_add_epi32(
+        _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(n))), lane);
+    __m256i c1 =
+        _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(n >> 32)));
+    __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
+    uint32_t k0 = static_cast<uint32_t>(seed);
+    uint32_t k1 = static_cast<uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      __m256i hi0, lo0, hi1, lo1;
+      mulhilo(m0, c0, hi0, lo0);
+      mulhilo(m1, c2, hi1, lo1);
+      c0 = _mm256_xor_si256(
+          _mm256_xor_si256(hi1, c1),
+          _mm256_set1_epi32(static_cast<int>(k0)));
+      c2 = _mm256_xor_si256(
+          _mm256_xor_si256(hi0, c3),
+          _mm256_set1_epi32(static_cast<int>(k1)));
+      c1 = lo1;
+      c3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    const __m256i words[4] = {c0, c1, c2, c3};
+    for (int l = 0; l < 4; ++l) {
+      const __m256 u = _mm256_mul_ps(
+          _mm256_cvtepi32_ps(_mm256_srli_epi32(words[l], 8)), unit);
+      _mm256_storeu_ps(r + l * kGroups + j,
+                       _mm256_add_ps(lo, _mm256_mul_ps(sp, u)));
+    }
+  }
+}
+
+void check_dense(const at::Tensor& t, const char* name) {
+  check_cpu(t, "rrelu", name, at::kFloat);
+  TORCH_CHECK(t.is_non_overlapping_and_dense(), "mmact::rrelu: ", name,
+              " must be non-overlapping and dense, got strides ",
+              t.strides());
+}
+
+void check_bounds(double lower, double upper) {
+  TORCH_CHECK(0 <= lower && lower <= upper,
+              "mmact::rrelu: needs 0 <= lower <= upper, got lower = ", lower,
+              ", upper = ", upper);
+}
+
+// Calls body(block, offset, count, r) for every block of n elements, r the
+// block's slopes.
+template <typename Body>
+void for_each_block(int64_t n, double lower, double upper, int64_t seed,
+                    const Body& body) {
+  const float lo = static_cast<float>(lower);
+  const float span = static_cast<float>(upper) - lo;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  at::parallel_for(0, blocks, kGrain / kBlock, [&](int64_t b0, int64_t b1) {
+    alignas(64) float r[kBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      slopes(static_cast<uint64_t>(b), static_cast<uint64_t>(seed), lo, span,
+             r);
+      body(b * kBlock, std::min(kBlock, n - b * kBlock), r);
+    }
+  });
+}
+
+// Writes y into `out` (x itself for an in-place RReLU; then same strides).
+void rrelu_forward(const at::Tensor& x, const at::Tensor& out, double lower,
+                   double upper, int64_t seed) {
+  check_dense(x, "x");
+  check_dense(out, "out");
+  check_bounds(lower, upper);
+  TORCH_CHECK(out.sizes() == x.sizes() && out.strides() == x.strides(),
+              "mmact::rrelu: out must have x's shape and strides");
+  const float* xp = x.data_ptr<float>();
+  float* yp = out.data_ptr<float>();
+  for_each_block(x.numel(), lower, upper, seed,
+                 [&](int64_t i0, int64_t count, const float* r) {
+                   for_each_vec(0, count, [&](int64_t t, int64_t n) {
+                     const Vec v = load(xp + i0 + t, n);
+                     store(Vec::blendv(v * load(r + t, n), v, v > Vec(0.f)),
+                           yp + i0 + t, n);
+                   });
+                 });
+}
+
+// grad_x from y (the forward's output) and the same seed.
+at::Tensor rrelu_backward(const at::Tensor& y, const at::Tensor& grad,
+                          double lower, double upper, int64_t seed) {
+  check_dense(y, "y");
+  check_dense(grad, "grad");
+  check_bounds(lower, upper);
+  TORCH_CHECK(grad.sizes() == y.sizes() && grad.strides() == y.strides(),
+              "mmact::rrelu: grad must have y's shape and strides");
+  at::Tensor gx = at::empty_like(y);
+  const float* yp = y.data_ptr<float>();
+  const float* gp = grad.data_ptr<float>();
+  float* gxp = gx.data_ptr<float>();
+  for_each_block(y.numel(), lower, upper, seed,
+                 [&](int64_t i0, int64_t count, const float* r) {
+                   for_each_vec(0, count, [&](int64_t t, int64_t n) {
+                     const Vec g = load(gp + i0 + t, n);
+                     store(Vec::blendv(g * load(r + t, n), g,
+                                       load(yp + i0 + t, n) > Vec(0.f)),
+                           gxp + i0 + t, n);
+                   });
+                 });
+  return gx;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(mmact, m) {
+  m.def(
+      "rrelu_forward(Tensor x, Tensor(a!) out, float lower, float upper,"
+      " int seed) -> ()");
+  m.def(
+      "rrelu_backward(Tensor y, Tensor grad, float lower, float upper,"
+      " int seed) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(mmact, CPU, m) {
+  m.impl("rrelu_forward", &rrelu_forward);
+  m.impl("rrelu_backward", &rrelu_backward);
+}
+
+}  // namespace mmact
