@@ -60,3 +60,35 @@ def test_the_tool_refuses_the_interpreter():
                          env={**os.environ, 'TRITON_INTERPRET': '1'},
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and 'unset TRITON_INTERPRET' in run.stderr
+
+
+def test_ditac_kernels_compile_without_fma_contraction(compiled):
+    """The DiTAC lookup floors s = x * sc_hi + c_hi rounded twice, as the
+    CPU paths do; an FMA would pick other grid bins at knots. With
+    Triton's default contraction the floor takes an FMA's result."""
+    run, records = compiled
+    for arch in ARCHS:
+        floors = {r['kernel']: r['floors_of_fma'] for r in records[arch]
+                  if r['kernel'].startswith('ditac')}
+        assert len(floors) == 3 * 4 * 4 + 1 and not any(floors.values())
+    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    check = subprocess.run([sys.executable, '-c', FUSED_FLOORS], cwd=ROOT,
+                           env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert int(check.stdout.split()[-1]) > 0
+
+
+FUSED_FLOORS = """
+import sys
+sys.path.insert(0, 'tools')
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+import triton_aot
+label, kernel, signature, constexprs = next(triton_aot.launches())
+compiled = triton.compile(ASTSource(kernel, signature, constexprs),
+                          target=GPUTarget('cuda', 90, 32),
+                          options=dict(enable_fp_fusion=True))
+print(triton_aot.floors_of_fma(compiled.asm['ptx']))
+"""

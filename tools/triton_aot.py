@@ -1,5 +1,6 @@
 """Compile every mmact Triton kernel ahead of time for an NVIDIA GPU target
-(no GPU needed) and report registers and spills per kernel.
+(no GPU needed) and report registers and spills per kernel, and floors
+of fused multiply-adds (the DiTAC lookup must have none).
 
     python tools/triton_aot.py [--arch 80 90] [--out DIR]
 
@@ -24,7 +25,8 @@ DTYPES = ('fp32', 'fp16', 'bf16')
 
 
 def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
-    """(label, kernel, signature, constexprs) of every launch the ops make."""
+    """(label, kernel, signature, constexprs) of every launch the ops make
+    (the DiTAC kernels' launch options: :func:`options`)."""
     import importlib
 
     from mmact.ops import _channels, acon, cpab, ditac, layeract
@@ -121,8 +123,34 @@ def launches() -> Iterator[Tuple[str, object, Dict[str, str], dict]]:
                const)
 
 
-def _ptxas_usage(ptx: str, arch: int) -> Dict[str, int]:
-    """Registers and spill bytes of a PTX module, from ``ptxas -v``."""
+def options(kernel) -> dict:
+    """The compile options the ops launch ``kernel`` with."""
+    from mmact.ops import ditac
+    ditac_kernels = (ditac._ditac_fwd_kernel, ditac._ditac_bwd_kernel,
+                     ditac._ditac_bwd_partial_kernel)
+    return dict(ditac.TRITON_OPTIONS) if kernel in ditac_kernels else {}
+
+
+def floors_of_fma(ptx: str) -> int:
+    """How many floors (``cvt.rmi``) of the PTX take a fused multiply-add's
+    result: the DiTAC lookup's grid bin is the floor of x * sc_hi + c_hi
+    rounded twice, so its kernels must have none."""
+    defined_by, count = {}, 0
+    for line in ptx.splitlines():
+        m = re.match(r'\s*([\w.]+)\s+(%\w+),\s*(%\w+)?', line)
+        if not m:
+            continue
+        op, dst, src = m.groups()
+        if op.startswith('cvt.rmi') and defined_by.get(src, '').startswith(
+                'fma'):
+            count += 1
+        defined_by[dst] = op
+    return count
+
+
+def _ptxas_usage(ptx: str, arch: int, metadata) -> Dict[str, int]:
+    """Registers and spill bytes of a PTX module, from ``ptxas -v`` (with
+    ``--fmad=false`` where Triton's own cubin build passes it)."""
     from triton.backends.nvidia.compiler import get_ptxas
     ptxas = get_ptxas(arch).path
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,6 +159,7 @@ def _ptxas_usage(ptx: str, arch: int) -> Dict[str, int]:
             f.write(ptx)
         out = subprocess.run(
             [ptxas, '-v', f'--gpu-name=sm_{arch}{"a" if arch >= 90 else ""}',
+             *([] if metadata.enable_fp_fusion else ['--fmad=false']),
              src, '-o', osp.join(tmp, 'k.cubin')],
             capture_output=True, text=True, check=True).stderr
     regs = re.search(r'Used (\d+) registers', out)
@@ -152,9 +181,11 @@ def compile_all(arch: int) -> List[dict]:
         try:
             compiled = triton.compile(
                 ASTSource(kernel, signature, constexprs),
-                target=GPUTarget('cuda', arch, 32))
+                target=GPUTarget('cuda', arch, 32), options=options(kernel))
             record['cubin_bytes'] = len(compiled.asm['cubin'])
-            record.update(_ptxas_usage(compiled.asm['ptx'], arch))
+            ptx = compiled.asm['ptx']
+            record['floors_of_fma'] = floors_of_fma(ptx)
+            record.update(_ptxas_usage(ptx, arch, compiled.metadata))
         except Exception as exc:  # noqa: BLE001  (reported, then fails)
             record['error'] = f'{type(exc).__name__}: {exc}'[:2000]
         records.append(record)
@@ -175,15 +206,16 @@ def main() -> int:
         records = compile_all(arch)
         lines = [f'Triton kernels compiled for sm_{arch}', '',
                  '| kernel | registers | spill stores / loads (bytes) | '
-                 'cubin bytes |', '|---|---|---|---|']
+                 'cubin bytes | floors of an FMA |', '|---|---|---|---|---|']
         for r in records:
             if 'error' in r:
                 failed += 1
-                lines.append(f'| {r["kernel"]} | FAILED: {r["error"]} | | |')
+                lines.append(f'| {r["kernel"]} | FAILED: {r["error"]} | | '
+                             '| |')
             else:
                 lines.append(f'| {r["kernel"]} | {r["registers"]} | '
                              f'{r["spill_stores"]} / {r["spill_loads"]} | '
-                             f'{r["cubin_bytes"]} |')
+                             f'{r["cubin_bytes"]} | {r["floors_of_fma"]} |')
         print('\n'.join(lines) + '\n')
         if args.out:
             os.makedirs(args.out, exist_ok=True)

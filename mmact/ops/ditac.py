@@ -570,6 +570,11 @@ HIST_COPIES = 64
 # Elements per program of the partials backward: each holds a
 # (PARTIAL_BLOCK, D_PAD) block of dT/dθ rows in registers.
 PARTIAL_BLOCK = 256
+# The DiTAC kernels compile without FMA contraction: _locate_tl rounds
+# s = x * sc_hi + c_hi twice, as grid_split and the CPU kernels
+# (-ffp-contract=off) do; fused into one FMA, s picks another grid bin or
+# part at the knots than the CPU paths.
+TRITON_OPTIONS = dict(enable_fp_fusion=False)
 THETA_REDUCTIONS = ('histogram', 'partials')
 
 
@@ -733,7 +738,8 @@ def triton_forward(x: Tensor, lt: LerpTable, spec: DiTACSpec) -> Tensor:
     if n:
         _ditac_fwd_kernel[(triton.cdiv(n, BLOCK), )](
             xd, out, *_triton_tables(lt), n, *_launch_args(lt, spec),
-            VARIANT=VARIANT_CODES[spec.variant], BLOCK=BLOCK)
+            VARIANT=VARIANT_CODES[spec.variant], BLOCK=BLOCK,
+            **TRITON_OPTIONS)
     return out
 
 
@@ -749,7 +755,7 @@ def triton_backward(x: Tensor, grad_y: Tensor, lt: LerpTable,
             xd, g, grad_x, hist, *_triton_tables(lt), n, bins,
             *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], COPIES=HIST_COPIES,
-            BLOCK=BLOCK)
+            BLOCK=BLOCK, **TRITON_OPTIONS)
     return grad_x, hist.sum(0, dtype=torch.float64)
 
 
@@ -769,7 +775,7 @@ def triton_backward_partials(x: Tensor, grad_y: Tensor, lt: LerpTable,
             xd, g, grad_x, J.float().contiguous(), partials,
             *_triton_tables(lt), n, G, d, *_launch_args(lt, spec),
             VARIANT=VARIANT_CODES[spec.variant], D_PAD=d_pad,
-            BLOCK=PARTIAL_BLOCK)
+            BLOCK=PARTIAL_BLOCK, **TRITON_OPTIONS)
     grad_theta = partials[:, :d].sum(0, dtype=torch.float64)
     return grad_x, (spec.b - spec.a) * grad_theta
 
