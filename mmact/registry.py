@@ -92,6 +92,9 @@ def register_activation(name: str,
     """
 
     def decorator(cls: Type[nn.Module]) -> Type[nn.Module]:
+        if replaces is not None and not issubclass(cls, replaces):
+            raise TypeError(f'{cls.__qualname__} must subclass '
+                            f'{replaces.__qualname__} to take its name')
         names = (name, *aliases)
         _register_name(name, cls, replaces)
         for key in aliases:

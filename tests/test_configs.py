@@ -84,7 +84,18 @@ def test_every_config_family_has_data():
     assert len(CONFIGS) >= 113
 
 
-@pytest.mark.parametrize('config', CONFIGS)
+def _deeper_cifar_resnet(config: str) -> bool:
+    """CIFAR ResNet-32/44/56 configs other than ResNet-56 LA-SiLU: the
+    depth is their only difference from the ResNet-20 ones (slow tests)."""
+    stem = Path(config).stem
+    return config.split('/')[1] == 'resnet_cifar' and \
+        not stem.startswith('resnet20-') and \
+        not stem.startswith('resnet56-la-silu_')
+
+
+@pytest.mark.parametrize('config', [
+    pytest.param(c, marks=pytest.mark.slow) if _deeper_cifar_resnet(c) else c
+    for c in CONFIGS])
 def test_config_trains_and_evaluates_on_cpu(config, data_roots, tmp_path):
     folder, key = config.split('/')[1], family(config)
     cfg = Config.fromfile(str(ROOT / config))

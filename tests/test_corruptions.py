@@ -76,6 +76,7 @@ def test_robustness_tool_reports_per_corruption_and_group(tmp_path):
     assert (tmp_path / 'r' / 'report.csv').read_text().count('\n') == 4
 
 
+@pytest.mark.slow  # the tool on a classifier: the CIFAR LayerAct test
 def test_robustness_of_a_swapped_classifier(tmp_path):
     """Classification: mmpretrain's CIFAR ResNet-18 (hard-coded ReLUs
     swapped for DiTAC) on generated labelled images read by mmpretrain's

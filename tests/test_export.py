@@ -236,7 +236,8 @@ def _deploy(config, make, tmp_path, *extra):
 
 
 @pytest.mark.parametrize('config,tol', [
-    ('configs/rtmdet/rtmdet_tiny-ditac_8xb32-300e_coco.py', 1e-4),
+    pytest.param('configs/rtmdet/rtmdet_tiny-ditac_8xb32-300e_coco.py', 1e-4,
+                 marks=pytest.mark.slow),
     ('configs/retinanet/retinanet_r50-ditac_fpn_1x_coco.py', 1e-5)],
     ids=['rtmdet-ema', 'retinanet-swapped'])
 def test_deploy_tool_detection(config, tol, tmp_path):
@@ -265,6 +266,7 @@ def test_deploy_tool_segmentation_labels_agree(tmp_path):
     assert all(r[4] == '100.00 %' for r in rows)
 
 
+@pytest.mark.slow  # the swap's export: retinanet-swapped above
 def test_deploy_tool_swapped_segmentation(tmp_path):
     """PSPNet R-50 with its ReLUs swapped for DiTAC, static shapes: every
     label equal."""

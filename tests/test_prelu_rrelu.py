@@ -38,7 +38,11 @@ def test_registry_takes_over_only_the_class_it_names():
     from mmact.registry import register_activation
     with pytest.raises(KeyError, match='already registered by .*ReLU'):
         register_activation('ReLU', family='classic',
+                            replaces=nn.PReLU)(type('X', (nn.PReLU, ), {}))
+    with pytest.raises(TypeError, match='must subclass PReLU'):
+        register_activation('PReLU', family='classic',
                             replaces=nn.PReLU)(type('X', (nn.Module, ), {}))
+    assert MODELS.get('PReLU') is PReLU
 
 
 def _prelu_grads(fn, x, w, g):

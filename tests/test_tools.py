@@ -126,6 +126,7 @@ exit $status
 FAKE_SCONTROL = '#!/usr/bin/env bash\necho 127.0.0.1\n'
 
 
+@pytest.mark.slow  # two-process training: the torchrun test above
 def test_slurm_scripts_on_an_emulated_two_task_job(tmp_path):
     """tools/slurm_train.sh / slurm_test.sh under an srun that starts 2 CPU
     tasks here with the SLURM_* environment: the master address comes from
