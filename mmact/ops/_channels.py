@@ -1,4 +1,4 @@
-"""The view the fused per-channel kernels (ACON-C, PDELU; see
+"""The view the fused per-channel kernels (ACON-C, PDELU, PReLU; see
 ``csrc/channel_reduce.h`` and the Triton kernels of their ops) work on: x as
 (N, M, K) with the channel outer (M, e.g. NCHW) or inner (K: channels-last,
 (B, L, C) tokens), parameters as (N, C), and their gradients summed per

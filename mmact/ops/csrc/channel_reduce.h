@@ -1,8 +1,8 @@
 // Backward of an element-wise op with per-channel (and optionally
-// per-sample) parameters, shared by ACON-C and PDELU: one pass over x and
-// grad viewed as (N, M, K) that writes grad_x and sums S per-element terms
-// per sample and channel (the parameter gradients, before the sums over
-// samples that parameters without a batch dimension still need). The
+// per-sample) parameters, shared by ACON-C, PDELU and PReLU: one pass over
+// x and grad viewed as (N, M, K) that writes grad_x and sums S per-element
+// terms per sample and channel (the parameter gradients, before the sums
+// over samples that parameters without a batch dimension still need). The
 // channel is either outer (index m: NCHW, rows of K elements share their
 // parameters) or inner (index k: channels-last and token layouts,
 // parameters loaded as vectors along the row).
