@@ -288,3 +288,9 @@ def test_rrelu_ops_pass_opcheck_and_check_arguments():
         torch.ops.mmact.rrelu_backward(y, g, 0.3, 0.1, 0)
     with pytest.raises(RuntimeError, match='non-overlapping and dense'):
         torch.ops.mmact.rrelu_backward(y[:, ::2], g[:, ::2], 0.1, 0.3, 0)
+    y4 = torch.randn(2, 3, 4, 5)
+    with pytest.raises(RuntimeError, match="grad must have y's shape and "
+                       'strides'):
+        torch.ops.mmact.rrelu_backward(
+            y4, y4.contiguous(memory_format=torch.channels_last), 0.1, 0.3,
+            0)

@@ -86,13 +86,21 @@ void check_dense(const at::Tensor& t, const char* name) {
               t.strides());
 }
 
-void check_bounds(double lower, double upper) {
+// The op's tensor (x or y) and its companion (out or grad), which must
+// share its layout, and the bounds.
+void check_args(const at::Tensor& t, const char* name, const at::Tensor& u,
+                const char* u_name, double lower, double upper) {
+  check_dense(t, name);
+  check_dense(u, u_name);
+  TORCH_CHECK(u.sizes() == t.sizes() && u.strides() == t.strides(),
+              "mmact::rrelu: ", u_name, " must have ", name,
+              "'s shape and strides");
   TORCH_CHECK(0 <= lower && lower <= upper,
               "mmact::rrelu: needs 0 <= lower <= upper, got lower = ", lower,
               ", upper = ", upper);
 }
 
-// Calls body(block, offset, count, r) for every block of n elements, r the
+// Calls body(offset, count, r) for every block of n elements, r the
 // block's slopes.
 template <typename Body>
 void for_each_block(int64_t n, double lower, double upper, int64_t seed,
@@ -113,11 +121,7 @@ void for_each_block(int64_t n, double lower, double upper, int64_t seed,
 // Writes y into `out` (x itself for an in-place RReLU; then same strides).
 void rrelu_forward(const at::Tensor& x, const at::Tensor& out, double lower,
                    double upper, int64_t seed) {
-  check_dense(x, "x");
-  check_dense(out, "out");
-  check_bounds(lower, upper);
-  TORCH_CHECK(out.sizes() == x.sizes() && out.strides() == x.strides(),
-              "mmact::rrelu: out must have x's shape and strides");
+  check_args(x, "x", out, "out", lower, upper);
   const float* xp = x.data_ptr<float>();
   float* yp = out.data_ptr<float>();
   for_each_block(x.numel(), lower, upper, seed,
@@ -133,11 +137,7 @@ void rrelu_forward(const at::Tensor& x, const at::Tensor& out, double lower,
 // grad_x from y (the forward's output) and the same seed.
 at::Tensor rrelu_backward(const at::Tensor& y, const at::Tensor& grad,
                           double lower, double upper, int64_t seed) {
-  check_dense(y, "y");
-  check_dense(grad, "grad");
-  check_bounds(lower, upper);
-  TORCH_CHECK(grad.sizes() == y.sizes() && grad.strides() == y.strides(),
-              "mmact::rrelu: grad must have y's shape and strides");
+  check_args(y, "y", grad, "grad", lower, upper);
   at::Tensor gx = at::empty_like(y);
   const float* yp = y.data_ptr<float>();
   const float* gp = grad.data_ptr<float>();
