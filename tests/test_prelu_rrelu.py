@@ -195,7 +195,8 @@ def oracle_slopes(numel: int, seed: int, lower: float, upper: float):
                                         (300, 2**62 + 12345)])
 def test_rrelu_slopes_are_the_documented_philox_stream(numel, seed):
     ones = torch.ones(numel)
-    r = torch.ops.mmact.rrelu_backward(-ones, ones, 0.125, 1 / 3, seed)
+    r = torch.ops.mmact.rrelu_backward(-ones, ones, 0.125, 1 / 3,
+                                       torch.tensor(seed))
     expected = oracle_slopes(numel, seed, 0.125, 1 / 3)
     assert np.array_equal(r.numpy(), expected)
     assert 0.125 <= r.min() and r.max() < 1 / 3
@@ -249,7 +250,7 @@ def test_rrelu_inplace_channels_last_and_memory():
             lambda t: saved.append(t) or t, lambda t: t):
         y = module(x)
     assert y is x and y.is_contiguous(memory_format=torch.channels_last)
-    assert sum(t.numel() for t in saved) == x.numel()  # y only
+    assert sum(t.numel() for t in saved) == x.numel() + 1  # y and the seed
     g = torch.randn(2, 6, 9, 11)  # contiguous, unlike y
     (gw, ) = torch.autograd.grad(y, w, g)
     neg = w < 0
@@ -280,17 +281,48 @@ def test_rrelu_double_backward_and_fallbacks():
 @kernels
 def test_rrelu_ops_pass_opcheck_and_check_arguments():
     y, g = torch.randn(3, 40), torch.randn(3, 40)
+    seed = torch.tensor(3)
     torch.library.opcheck(torch.ops.mmact.rrelu_backward,
-                          (y, g, 0.1, 0.3, 3))
+                          (y, g, 0.1, 0.3, seed))
     torch.library.opcheck(torch.ops.mmact.rrelu_forward,
-                          (y, torch.empty_like(y), 0.1, 0.3, 3))
+                          (y, torch.empty_like(y), 0.1, 0.3, seed))
     with pytest.raises(RuntimeError, match='0 <= lower <= upper'):
-        torch.ops.mmact.rrelu_backward(y, g, 0.3, 0.1, 0)
+        torch.ops.mmact.rrelu_backward(y, g, 0.3, 0.1, seed)
     with pytest.raises(RuntimeError, match='non-overlapping and dense'):
-        torch.ops.mmact.rrelu_backward(y[:, ::2], g[:, ::2], 0.1, 0.3, 0)
+        torch.ops.mmact.rrelu_backward(y[:, ::2], g[:, ::2], 0.1, 0.3, seed)
+    with pytest.raises(RuntimeError, match='seed must be one int64'):
+        torch.ops.mmact.rrelu_backward(y, g, 0.1, 0.3, torch.tensor(3.0))
     y4 = torch.randn(2, 3, 4, 5)
     with pytest.raises(RuntimeError, match="grad must have y's shape and "
                        'strides'):
         torch.ops.mmact.rrelu_backward(
             y4, y4.contiguous(memory_format=torch.channels_last), 0.1, 0.3,
-            0)
+            seed)
+
+
+@kernels
+@pytest.mark.slow
+def test_prelu_and_rrelu_under_torch_compile():
+    """PReLU: the compiled graph (fake kernels) gives eager's numbers.
+    RReLU: the seed draw is traced, so compiled calls still differ, and
+    torch.manual_seed reproduces them."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    act = PReLU(8, init=0.1)
+    results = []
+    for fn in (act, torch.compile(act, fullgraph=True)):
+        x.grad = act.weight.grad = None
+        y = fn(x)
+        y.square().sum().backward()
+        results.append((y, x.grad, act.weight.grad))
+    for eager, compiled in zip(*results):
+        torch.testing.assert_close(compiled, eager)
+    compiled = torch.compile(RReLU(0.1, 0.3), fullgraph=True)
+    xd = x.detach()
+    a, b = compiled(xd), compiled(xd)
+    torch.manual_seed(5)
+    c = compiled(xd)
+    torch.manual_seed(5)
+    assert not torch.equal(a, b) and torch.equal(c, compiled(xd))
+    slope = (a / xd)[xd < 0]
+    assert 0.1 <= slope.min() and slope.max() < 0.3

@@ -1,6 +1,6 @@
 """PReLU with the backward in one fused pass on CPU.
 
-ATen's CPU PReLU backward (dL/dx and the reduction for dL/da) takes ~3.5x
+ATen's CPU PReLU backward (dL/dx and the reduction for dL/da) takes 3-3.5x
 GELU's forward + backward; ``csrc/prelu.cpp`` writes grad_x and sums
 g x over x <= 0 per sample and channel in one pass
 (:mod:`mmact.ops._channels`). The Function saves x and the weight, as

@@ -1,5 +1,5 @@
 // PReLU on CPU: y = x for x > 0, a x otherwise. ATen's CPU backward takes
-// ~3.5x GELU's forward + backward (a TensorIterator reduction for dL/da);
+// 3-3.5x GELU's forward + backward (a TensorIterator reduction for dL/da);
 // here the backward is one channel_backward pass (channel_reduce.h) that
 // writes grad_x and sums g x over x <= 0 per sample and channel.
 #include <ATen/ATen.h>

@@ -1,10 +1,11 @@
 // RReLU in training on CPU: y = x for x > 0, r x otherwise, with one slope
 // r ~ U(lower, upper) per element. ATen draws r one element at a time from
-// its mt19937 (~8x GELU's forward + backward) and saves r beside x. Here r
+// its mt19937 (7-9x GELU's forward + backward) and saves r beside x. Here r
 // comes from Philox4x32-10 (Salmon et al., SC 2011: the counter-based
 // generator of torch's CUDA RNG and of Triton's tl.rand), keyed by a 64-bit
-// seed the caller draws from torch's generator, so the backward recomputes
-// r and saves only y (for r >= 0, y > 0 exactly where x > 0).
+// seed the caller draws from torch's generator (a tensor, so that
+// torch.compile traces the draw), so the backward recomputes r and saves
+// only y (for r >= 0, y > 0 exactly where x > 0).
 //
 // Counter layout: the tensor's storage is cut into blocks of kBlock = 4
 // kGroups elements; element j + l kGroups of block b (l < 4) takes output
@@ -87,9 +88,11 @@ void check_dense(const at::Tensor& t, const char* name) {
 }
 
 // The op's tensor (x or y) and its companion (out or grad), which must
-// share its layout, and the bounds.
-void check_args(const at::Tensor& t, const char* name, const at::Tensor& u,
-                const char* u_name, double lower, double upper) {
+// share its layout, the bounds and the seed (an int64 scalar); returns the
+// seed.
+int64_t check_args(const at::Tensor& t, const char* name,
+                   const at::Tensor& u, const char* u_name, double lower,
+                   double upper, const at::Tensor& seed) {
   check_dense(t, name);
   check_dense(u, u_name);
   TORCH_CHECK(u.sizes() == t.sizes() && u.strides() == t.strides(),
@@ -98,6 +101,11 @@ void check_args(const at::Tensor& t, const char* name, const at::Tensor& u,
   TORCH_CHECK(0 <= lower && lower <= upper,
               "mmact::rrelu: needs 0 <= lower <= upper, got lower = ", lower,
               ", upper = ", upper);
+  TORCH_CHECK(seed.device().is_cpu() && seed.scalar_type() == at::kLong &&
+                  seed.numel() == 1,
+              "mmact::rrelu: seed must be one int64 on the CPU, got ",
+              seed.scalar_type(), " ", seed.sizes());
+  return seed.item<int64_t>();
 }
 
 // Calls body(offset, count, r) for every block of n elements, r the
@@ -120,8 +128,9 @@ void for_each_block(int64_t n, double lower, double upper, int64_t seed,
 
 // Writes y into `out` (x itself for an in-place RReLU; then same strides).
 void rrelu_forward(const at::Tensor& x, const at::Tensor& out, double lower,
-                   double upper, int64_t seed) {
-  check_args(x, "x", out, "out", lower, upper);
+                   double upper, const at::Tensor& seed_tensor) {
+  const int64_t seed =
+      check_args(x, "x", out, "out", lower, upper, seed_tensor);
   const float* xp = x.data_ptr<float>();
   float* yp = out.data_ptr<float>();
   for_each_block(x.numel(), lower, upper, seed,
@@ -136,8 +145,10 @@ void rrelu_forward(const at::Tensor& x, const at::Tensor& out, double lower,
 
 // grad_x from y (the forward's output) and the same seed.
 at::Tensor rrelu_backward(const at::Tensor& y, const at::Tensor& grad,
-                          double lower, double upper, int64_t seed) {
-  check_args(y, "y", grad, "grad", lower, upper);
+                          double lower, double upper,
+                          const at::Tensor& seed_tensor) {
+  const int64_t seed =
+      check_args(y, "y", grad, "grad", lower, upper, seed_tensor);
   at::Tensor gx = at::empty_like(y);
   const float* yp = y.data_ptr<float>();
   const float* gp = grad.data_ptr<float>();
@@ -159,10 +170,10 @@ at::Tensor rrelu_backward(const at::Tensor& y, const at::Tensor& grad,
 TORCH_LIBRARY_FRAGMENT(mmact, m) {
   m.def(
       "rrelu_forward(Tensor x, Tensor(a!) out, float lower, float upper,"
-      " int seed) -> ()");
+      " Tensor seed) -> ()");
   m.def(
       "rrelu_backward(Tensor y, Tensor grad, float lower, float upper,"
-      " int seed) -> Tensor");
+      " Tensor seed) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(mmact, CPU, m) {
