@@ -108,11 +108,10 @@ int64_t check_args(const at::Tensor& t, const char* name,
   return seed.item<int64_t>();
 }
 
-// Calls body(offset, count, r) for every block of n elements, r the
-// block's slopes.
-template <typename Body>
-void for_each_block(int64_t n, double lower, double upper, int64_t seed,
-                    const Body& body) {
+// out = value where sign > 0, value r elsewhere, over n elements: the
+// forward with sign = value = x, the backward with sign = y, value = grad.
+void apply_slopes(const float* sign, const float* value, float* out,
+                  int64_t n, double lower, double upper, int64_t seed) {
   const float lo = static_cast<float>(lower);
   const float span = static_cast<float>(upper) - lo;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
@@ -121,7 +120,13 @@ void for_each_block(int64_t n, double lower, double upper, int64_t seed,
     for (int64_t b = b0; b < b1; ++b) {
       slopes(static_cast<uint64_t>(b), static_cast<uint64_t>(seed), lo, span,
              r);
-      body(b * kBlock, std::min(kBlock, n - b * kBlock), r);
+      const int64_t i0 = b * kBlock;
+      for_each_vec(0, std::min(kBlock, n - i0), [&](int64_t t, int64_t k) {
+        const Vec v = load(value + i0 + t, k);
+        store(Vec::blendv(v * load(r + t, k), v,
+                          load(sign + i0 + t, k) > Vec(0.f)),
+              out + i0 + t, k);
+      });
     }
   });
 }
@@ -132,15 +137,7 @@ void rrelu_forward(const at::Tensor& x, const at::Tensor& out, double lower,
   const int64_t seed =
       check_args(x, "x", out, "out", lower, upper, seed_tensor);
   const float* xp = x.data_ptr<float>();
-  float* yp = out.data_ptr<float>();
-  for_each_block(x.numel(), lower, upper, seed,
-                 [&](int64_t i0, int64_t count, const float* r) {
-                   for_each_vec(0, count, [&](int64_t t, int64_t n) {
-                     const Vec v = load(xp + i0 + t, n);
-                     store(Vec::blendv(v * load(r + t, n), v, v > Vec(0.f)),
-                           yp + i0 + t, n);
-                   });
-                 });
+  apply_slopes(xp, xp, out.data_ptr<float>(), x.numel(), lower, upper, seed);
 }
 
 // grad_x from y (the forward's output) and the same seed.
@@ -150,18 +147,8 @@ at::Tensor rrelu_backward(const at::Tensor& y, const at::Tensor& grad,
   const int64_t seed =
       check_args(y, "y", grad, "grad", lower, upper, seed_tensor);
   at::Tensor gx = at::empty_like(y);
-  const float* yp = y.data_ptr<float>();
-  const float* gp = grad.data_ptr<float>();
-  float* gxp = gx.data_ptr<float>();
-  for_each_block(y.numel(), lower, upper, seed,
-                 [&](int64_t i0, int64_t count, const float* r) {
-                   for_each_vec(0, count, [&](int64_t t, int64_t n) {
-                     const Vec g = load(gp + i0 + t, n);
-                     store(Vec::blendv(g * load(r + t, n), g,
-                                       load(yp + i0 + t, n) > Vec(0.f)),
-                           gxp + i0 + t, n);
-                   });
-                 });
+  apply_slopes(y.data_ptr<float>(), grad.data_ptr<float>(),
+               gx.data_ptr<float>(), y.numel(), lower, upper, seed);
   return gx;
 }
 
