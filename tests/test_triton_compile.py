@@ -17,13 +17,18 @@ KERNELS = ('ditac_fwd', 'ditac_bwd', 'ditac_bwd_partials', 'cpab',
            'acon_bwd', 'pdelu_fwd', 'pdelu_bwd')
 
 
+def _compiler_env() -> dict:
+    """This environment without TRITON_INTERPRET (which replaces the
+    compiled kernels)."""
+    return {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+
+
 @pytest.fixture(scope='module')
 def compiled(tmp_path_factory):
     out = tmp_path_factory.mktemp('aot')
-    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     run = subprocess.run([sys.executable, 'tools/triton_aot.py', '--arch',
                           *map(str, ARCHS), '--out', str(out)], cwd=ROOT,
-                         env=env, capture_output=True, text=True,
+                         env=_compiler_env(), capture_output=True, text=True,
                          timeout=900)
     records = {arch: json.loads((out / f'aot_sm{arch}.json').read_text())
                for arch in ARCHS if (out / f'aot_sm{arch}.json').exists()}
@@ -71,10 +76,9 @@ def test_ditac_kernels_compile_without_fma_contraction(compiled):
         floors = {r['kernel']: r['floors_of_fma'] for r in records[arch]
                   if r['kernel'].startswith('ditac')}
         assert len(floors) == 3 * 4 * 4 + 1 and not any(floors.values())
-    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     check = subprocess.run([sys.executable, '-c', FUSED_FLOORS], cwd=ROOT,
-                           env=env, capture_output=True, text=True,
-                           timeout=300)
+                           env=_compiler_env(), capture_output=True,
+                           text=True, timeout=300)
     assert check.returncode == 0, check.stderr[-3000:]
     assert int(check.stdout.split()[-1]) > 0
 
